@@ -1,0 +1,41 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run a module's main() in-process with given arguments and capture what it exits with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from unittest import mock
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+
+class ModuleExit(Exception):
+    def __init__(self, failed: bool, result: dict[str, Any]) -> None:
+        super().__init__(result.get("msg", ""))
+        self.failed = failed
+        self.result = result
+
+
+def _exit_json(self: basic.AnsibleModule, **kwargs: Any) -> None:
+    kwargs.setdefault("changed", False)
+    raise ModuleExit(False, kwargs)
+
+
+def _fail_json(self: basic.AnsibleModule, msg: str, **kwargs: Any) -> None:
+    kwargs["msg"] = msg
+    raise ModuleExit(True, kwargs)
+
+
+def run_module(main: Callable[[], None], args: dict[str, Any], check_mode: bool = False) -> tuple[bool, dict[str, Any]]:
+    """(failed, result) of one module run."""
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args), mock.patch.multiple(basic.AnsibleModule, exit_json=_exit_json, fail_json=_fail_json):
+        try:
+            main()
+        except ModuleExit as done:
+            return done.failed, done.result
+    raise AssertionError("the module returned without exit_json or fail_json")

@@ -1,0 +1,116 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from ansible_collections.speechops.edge.plugins.module_utils import _docker_api, _host_check
+from ansible_collections.speechops.edge.plugins.modules import host_check
+
+from .module_runner import run_module
+
+CPUINFO_AVX2 = "processor : 0\nflags : sse avx avx2\nprocessor : 1\nflags : sse avx avx2\n"
+MEMINFO_16G = "MemTotal: 16777216 kB\nMemAvailable: 15000000 kB\n"
+
+
+class FakeClient:
+    def version(self) -> dict[str, Any]:
+        return {"Version": "20.10.24", "ApiVersion": "1.41"}
+
+    def info(self) -> dict[str, Any]:
+        return {"DockerRootDir": "/", "Driver": "overlay2"}
+
+
+class DeadClient:
+    def version(self) -> dict[str, Any]:
+        raise _docker_api.DockerException("Error while fetching server API version: connection refused")
+
+
+@pytest.fixture
+def host_files(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "cpuinfo").write_text(CPUINFO_AVX2)
+    (tmp_path / "noavx2").write_text(CPUINFO_AVX2.replace(" avx2", ""))
+    (tmp_path / "meminfo").write_text(MEMINFO_16G)
+    (tmp_path / "cgroup").mkdir()
+    return {name: str(tmp_path / name) for name in ("cpuinfo", "noavx2", "meminfo", "cgroup")}
+
+
+def args(files: dict[str, str], **extra: Any) -> dict[str, Any]:
+    base = {"cpuinfo_path": files["cpuinfo"], "meminfo_path": files["meminfo"], "cgroup_root": files["cgroup"]}
+    base.update(extra)
+    return base
+
+
+def run(files: dict[str, str], client: Any = None, **extra: Any):
+    with mock.patch.object(_host_check, "docker_client", return_value=client or FakeClient()):
+        return run_module(host_check.main, args(files, **extra), check_mode=True)
+
+
+def test_small_plan_passes_and_reports_facts(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, containers=[{"kind": "language-detection"}])
+    assert not failed and result["ok"] and result["unmet"] == [] and result["changed"] is False
+    assert result["host"]["avx2"] is True
+    assert result["host"]["memory_total_bytes"] == 16 * 1024**3
+    assert result["host"]["docker"] == {
+        "answers": True,
+        "version": "20.10.24",
+        "api_version": "1.41",
+        "data_root": "/",
+        "storage_driver": "overlay2",
+    }
+    assert result["plan"]["memory_bytes"] == 1024**3
+
+
+def test_one_message_lists_every_unmet_requirement(host_files: dict[str, str]) -> None:
+    failed, result = run(
+        host_files,
+        client=DeadClient(),
+        cpuinfo_path=host_files["noavx2"],
+        containers=[
+            {"kind": "neural-text-to-speech", "cpus": 1, "memory": "12g"},
+            {"kind": "speech-to-text", "cpus": 1},
+        ],
+    )
+    assert failed
+    message = result["msg"]
+    assert message.startswith("this host cannot run the planned speech containers: ")
+    assert "AVX2 is not supported by this CPU (no avx2 flag in %s)" % host_files["noavx2"] in message
+    assert "the Docker engine at unix:///var/run/docker.sock does not answer (Error while fetching" in message
+    assert "planned memory 16.0 GiB + 4.0 GiB language-model headroom exceeds 16.0 GiB" in message
+    assert [item["requirement"] for item in result["unmet"]] == ["avx2", "docker", "memory"]
+
+
+def test_report_only_mode_succeeds_with_unmet_listed(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, cpuinfo_path=host_files["noavx2"], fail_on_unmet=False)
+    assert not failed and result["ok"] is False
+    assert [item["requirement"] for item in result["unmet"]] == ["avx2"]
+
+
+def test_bad_kind_is_rejected_by_the_argument_spec(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, containers=[{"kind": "speech2text"}])
+    assert failed and "speech2text" in result["msg"] and "speech-to-text" in result["msg"]
+
+
+def test_bad_memory_names_the_field(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, containers=[{"kind": "speech-to-text", "memory": "a lot"}])
+    assert failed
+    assert (
+        result["msg"] == "invalid containers: containers[0].memory: memory 'a lot' is not a size like 4g, 512m or 4GiB"
+    )
+
+
+def test_missing_docker_sdk_gives_the_install_hint(host_files: dict[str, str]) -> None:
+    with mock.patch.object(_docker_api, "HAS_DOCKER_SDK", False):
+        failed, result = run(host_files)
+    assert failed
+    assert "Docker SDK for Python >= 5.0.0" in result["msg"] and "pip" in result["msg"].lower()
+
+
+def test_old_docker_sdk_is_refused(host_files: dict[str, str]) -> None:
+    with mock.patch.object(_docker_api.docker, "__version__", "4.4.4"):
+        failed, result = run(host_files)
+    assert failed and "4.4.4" in result["msg"] and ">= 5.0.0" in result["msg"]
