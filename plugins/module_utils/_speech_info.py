@@ -1,0 +1,81 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read-only report of the managed speech containers of a host."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
+    LABEL_MANAGED,
+    LABEL_NAME,
+    LABEL_PREFIX,
+    PREVIOUS_SUFFIX,
+)
+from ansible_collections.speechops.edge.plugins.module_utils._docker_api import (
+    DockerException,
+    docker_client,
+    engine_error,
+    require_docker_sdk,
+)
+from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import probe
+
+
+def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, probe_timeout: float) -> dict[str, Any]:
+    labels = listed.get("Labels") or {}
+    details = client.inspect_container(listed["Id"])
+    state = details.get("State") or {}
+    ports = [p for p in listed.get("Ports") or [] if p.get("PublicPort")]
+    host_port = int(labels.get(LABEL_PREFIX + "host-port") or (ports[0]["PublicPort"] if ports else 0))
+    bind = ports[0].get("IP", "0.0.0.0") if ports else "0.0.0.0"
+    probe_host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
+    model_path = labels.get(LABEL_PREFIX + "model-path")
+    entry: dict[str, Any] = {
+        "name": labels.get(LABEL_NAME) or listed["Names"][0].lstrip("/"),
+        "container_name": listed["Names"][0].lstrip("/"),
+        "id": listed["Id"],
+        "kind": labels.get(LABEL_PREFIX + "kind"),
+        "version": labels.get(LABEL_PREFIX + "version"),
+        "locale": labels.get(LABEL_PREFIX + "locale"),
+        "voice": labels.get(LABEL_PREFIX + "voice"),
+        "image": listed.get("Image"),
+        "image_id": listed.get("ImageID"),
+        "status": state.get("Status"),
+        "running": bool(state.get("Running")),
+        "started_at": state.get("StartedAt"),
+        "restart_count": details.get("RestartCount", 0),
+        "host_port": host_port,
+        "bind_address": bind,
+        "ports": [
+            {"host_ip": p.get("IP"), "host_port": p["PublicPort"], "container_port": p.get("PrivatePort")}
+            for p in ports
+        ],
+        "model_path": model_path,
+        "model_present": bool(model_path and os.path.exists(os.path.join(model_path, "properties.json"))),
+        "previous": listed["Names"][0].endswith(PREVIOUS_SUFFIX),
+    }
+    if with_probe and entry["running"] and host_port:
+        entry.update(probe("http://%s:%d" % (probe_host, host_port), probe_timeout).as_dict())
+    return entry
+
+
+def run_speech_container_info(module: Any) -> None:
+    params = module.params
+    require_docker_sdk(module)
+    try:
+        client = docker_client(params["docker_host"], params["timeout"])
+        listed = client.containers(all=True, filters={"label": "%s=true" % LABEL_MANAGED})
+    except (DockerException, OSError) as exc:
+        module.fail_json(msg=engine_error(exc, params["docker_host"]))
+    wanted = set(params["names"] or [])
+    containers = []
+    for item in sorted(listed, key=lambda entry: entry["Names"][0]):
+        name = (item.get("Labels") or {}).get(LABEL_NAME) or item["Names"][0].lstrip("/")
+        if wanted and name not in wanted:
+            continue
+        try:
+            containers.append(describe_container(client, item, params["probe"], params["probe_timeout"]))
+        except DockerException:
+            continue  # removed between the list and the inspect
+    module.exit_json(changed=False, containers=containers)

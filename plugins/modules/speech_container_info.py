@@ -1,0 +1,188 @@
+#!/usr/bin/python
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: speech_container_info
+short_description: List the managed Microsoft Speech containers of an edge host
+version_added: 0.1.0
+description:
+  - Lists the speech containers that M(speechops.edge.speech_containers) manages on the host (found by label),
+    with kind, version, image ID, ports, readiness, billing status, model presence, start time and restart count.
+  - Never changes anything.
+author:
+  - speechops.edge contributors
+extends_documentation_fragment:
+  - speechops.edge.docker_engine
+attributes:
+  check_mode:
+    description: Read-only; runs unchanged in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes.
+    support: none
+  idempotent:
+    description: Read-only.
+    support: full
+options:
+  names:
+    description: Only these containers (by their managed name); all when empty.
+    type: list
+    elements: str
+    default: []
+  probe:
+    description: Ask each running container for C(/ready) and C(/status).
+    type: bool
+    default: true
+  probe_timeout:
+    description: Seconds one probe request may take.
+    type: float
+    default: 3.0
+seealso:
+  - module: speechops.edge.speech_containers
+"""
+
+EXAMPLES = r"""
+- name: Read the speech containers of the host
+  speechops.edge.speech_container_info:
+  register: speech
+
+- name: Fail when one of them does not serve
+  ansible.builtin.assert:
+    that: speech.containers | rejectattr('api_status', 'equalto', 'Valid') | list | length == 0
+"""
+
+RETURN = r"""
+containers:
+  description: The managed speech containers.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The managed name.
+      type: str
+      sample: stt-en
+    container_name:
+      description: The Docker name (differs from RV(containers[].name) for a container kept during a replacement).
+      type: str
+      sample: stt-en
+    id:
+      description: Container ID.
+      type: str
+      sample: 4f1c0e5e9b1a2c
+    kind:
+      description: Speech container kind.
+      type: str
+      sample: speech-to-text
+    version:
+      description: Image version.
+      type: str
+      sample: 3.12.0
+    locale:
+      description: Locale, for kinds that have one.
+      type: str
+      sample: en-us
+    voice:
+      description: Voice, for text-to-speech kinds.
+      type: str
+      sample: arianeural
+    image:
+      description: Image reference.
+      type: str
+      sample: mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:3.12.0-amd64-en-us
+    image_id:
+      description: Image ID.
+      type: str
+      sample: sha256:0123abcd
+    status:
+      description: Docker state (running, exited, ...).
+      type: str
+      sample: running
+    running:
+      description: Whether it runs.
+      type: bool
+      sample: true
+    started_at:
+      description: When it last started.
+      type: str
+      sample: "2026-11-26T05:00:00.000000000Z"
+    restart_count:
+      description: Restarts by the restart policy.
+      type: int
+      sample: 0
+    host_port:
+      description: The host port.
+      type: int
+      sample: 5000
+    bind_address:
+      description: The host address of the port.
+      type: str
+      sample: 0.0.0.0
+    ports:
+      description: Published ports.
+      type: list
+      elements: dict
+      sample: [{"host_ip": "0.0.0.0", "host_port": 5000, "container_port": 5000}]
+    model_path:
+      description: Host model directory of custom kinds.
+      type: str
+      sample: /var/lib/speechops/models/stt-custom
+    model_present:
+      description: Whether a downloaded model sits in RV(containers[].model_path).
+      type: bool
+      sample: true
+    previous:
+      description: Whether this is a previous container kept during a replacement.
+      type: bool
+      sample: false
+    ready:
+      description: Whether C(/ready) answered 200.
+      type: bool
+      returned: when probed
+      sample: true
+    ready_code:
+      description: HTTP status of C(/ready).
+      type: int
+      returned: when probed
+      sample: 200
+    api_status:
+      description: apiStatus from C(/status).
+      type: str
+      returned: when probed
+      sample: Valid
+    api_status_message:
+      description: apiStatusMessage from C(/status).
+      type: str
+      returned: when probed
+      sample: Api Key is valid, no action needed.
+    error:
+      description: Why a probe got no answer.
+      type: str
+      returned: when probed
+      sample: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.speechops.edge.plugins.module_utils._speech_info import run_speech_container_info
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            names=dict(type="list", elements="str", default=[]),
+            probe=dict(type="bool", default=True),
+            probe_timeout=dict(type="float", default=3.0),
+            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
+            timeout=dict(type="int", default=60),
+        ),
+        supports_check_mode=True,
+    )
+    run_speech_container_info(module)
+
+
+if __name__ == "__main__":
+    main()

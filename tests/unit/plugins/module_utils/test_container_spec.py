@@ -1,0 +1,175 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
+    LABEL_HASH,
+    LABEL_SPEC,
+    SpecError,
+    build_desired,
+)
+
+CANARY_KEY = "canary-key-0123456789abcdef"
+CANARY_PROXY = "proxyuser:canary-proxy-secret"
+DEFAULTS = {
+    "eula": "accept",
+    "billing": "https://westeurope.api.cognitive.microsoft.com/",
+    "api_key": CANARY_KEY,
+    "registry": "registry.example.com:5000",
+    "bind_address": "0.0.0.0",
+    "allow_below_minimum": False,
+    "models_root": "/var/lib/speechops/models",
+}
+
+
+def entry(**fields: Any) -> dict[str, Any]:
+    base = {"name": "stt", "kind": "speech-to-text", "version": "3.12.0", "locale": "en-US"}
+    base.update(fields)
+    return base
+
+
+def problems(entries: list[dict[str, Any]], **defaults: Any) -> list[str]:
+    with pytest.raises(SpecError) as error:
+        build_desired(entries, dict(DEFAULTS, **defaults))
+    return error.value.problems
+
+
+def test_renders_the_documented_run_contract() -> None:
+    [stt] = build_desired([entry(decoder_max_count=2, log_level="Warning")], DEFAULTS)
+    assert (
+        stt.image
+        == "registry.example.com:5000/azure-cognitive-services/speechservices/speech-to-text:3.12.0-amd64-en-us"
+    )
+    assert stt.args[:3] == [
+        "Eula=accept",
+        "Billing=https://westeurope.api.cognitive.microsoft.com/",
+        "ApiKey=" + CANARY_KEY,
+    ]
+    assert "Logging:Console:LogLevel:Default=Warning" in stt.args
+    assert stt.env == {"DECODER_MAX_COUNT": "2"}
+    assert (stt.cpus, stt.memory_bytes, stt.host_port, stt.container_port) == (4.0, 4 * 1024**3, 5000, 5000)
+    assert stt.mounts == []
+    assert stt.endpoints()["query"][0] == "ws://127.0.0.1:5000/speech/recognition/interactive/cognitiveservices/v1"
+
+
+def test_custom_kind_gets_model_id_and_a_model_directory() -> None:
+    [custom] = build_desired(
+        [entry(kind="custom-speech-to-text", locale=None, model_id="abc-123", name="cstt")], DEFAULTS
+    )
+    assert "ModelId=abc-123" in custom.args
+    assert custom.mounts == [{"source": "/var/lib/speechops/models/cstt", "target": "/usr/local/models", "mode": "rw"}]
+
+
+def test_tts_endpoints_name_the_ssml_voice_and_language_detection_uses_5003() -> None:
+    tts, ld = build_desired(
+        [
+            entry(name="tts", kind="neural-text-to-speech", voice="AriaNeural", memory="12g", cpus=6, host_port=5001),
+            entry(name="ld", kind="language-detection", locale=None, version="1.12.0", preview=True),
+        ],
+        DEFAULTS,
+    )
+    assert tts.endpoints()["ssml_voice"] == "en-US-AriaNeural"
+    assert (ld.container_port, ld.host_port) == (5003, 5003)
+    assert ld.image.endswith("language-detection:1.12.0-amd64-preview")
+
+
+def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() -> None:
+    [stt] = build_desired([entry(http_proxy="http://proxy:3128", http_proxy_creds=CANARY_PROXY)], DEFAULTS)
+    labels = stt.labels("sha256:1")
+    text = json.dumps(stt.public_spec()) + json.dumps(labels)
+    assert CANARY_KEY not in text and "canary-proxy-secret" not in text
+    assert "ApiKey=********" in json.loads(labels[LABEL_SPEC])["args"]
+    [rotated] = build_desired(
+        [entry(http_proxy="http://proxy:3128", http_proxy_creds=CANARY_PROXY)], dict(DEFAULTS, api_key="other")
+    )
+    assert rotated.labels("sha256:1")[LABEL_HASH] != labels[LABEL_HASH]
+    assert stt.labels("sha256:2")[LABEL_HASH] != labels[LABEL_HASH]
+    assert stt.labels("sha256:1")[LABEL_HASH] == labels[LABEL_HASH]
+
+
+@pytest.mark.parametrize(
+    "fields,defaults,expected",
+    [
+        ({"kind": "speech"}, {}, "containers[0] (stt).kind: unknown speech container kind 'speech'; valid kinds: "),
+        ({"version": "3.12"}, {}, "containers[0] (stt).version/locale/voice: version '3.12' is not of the form x.y.z"),
+        ({"version": None}, {}, "containers[0] (stt).version: missing: set a pinned version"),
+        ({"locale": "english"}, {}, "locale 'english' is not a locale like en-us or en-US"),
+        ({}, {"eula": "yes"}, "containers[0] (stt).eula: 'yes' is not 'accept': read Microsoft's license terms"),
+        ({}, {"eula": None}, "containers[0] (stt).eula: None is not 'accept'"),
+        (
+            {},
+            {"billing": "http://insecure.example.com"},
+            "containers[0] (stt).billing: 'http://insecure.example.com' is not an https URL",
+        ),
+        ({}, {"api_key": ""}, "containers[0] (stt).api_key: is empty"),
+        ({"memory": "4 gigs"}, {}, "containers[0] (stt).memory: memory '4 gigs' is not a size like 4g"),
+        ({"memory": "2g"}, {}, "containers[0] (stt).memory: '2g' is below the speech-to-text minimum of 4.0 GiB"),
+        ({"cpus": 1}, {}, "containers[0] (stt).cpus: 1 is below the speech-to-text minimum of 4"),
+        ({"cpus": "many"}, {}, "containers[0] (stt).cpus: 'many' is not a positive number of CPUs"),
+        ({"host_port": 70000}, {}, "containers[0] (stt).host_port: 70000 is not a TCP port (1-65535)"),
+        ({"model_id": "abc"}, {}, "containers[0] (stt).model_id: speech-to-text images carry their own model"),
+        (
+            {"kind": "custom-speech-to-text", "locale": None},
+            {},
+            "containers[0] (stt).model_id: missing: custom-speech-to-text needs ModelId",
+        ),
+        ({"disk_logging": True}, {}, "containers[0] (stt).disk_logging: needs output_path"),
+        ({"log_level": "Loud"}, {}, "containers[0] (stt).log_level: 'Loud' is not one of Trace, Debug"),
+        ({"http_proxy_creds": "u:p"}, {}, "containers[0] (stt).http_proxy_creds: needs http_proxy"),
+        (
+            {"decoder_max_count": 2, "kind": "language-detection", "locale": None, "version": "1.12.0"},
+            {},
+            "only speech-to-text kinds read DECODER_MAX_COUNT",
+        ),
+        (
+            {"settings": {"Eula": "accept"}},
+            {},
+            "containers[0] (stt).settings: 'Eula' is not a documented optional setting",
+        ),
+        ({"name": "bad name"}, {}, "containers[0] (bad name).name: 'bad name' is not a valid container name"),
+        ({"state": "running"}, {}, "containers[0] (stt).state: 'running' is not one of started, stopped, absent"),
+        ({"restart_policy": "sometimes"}, {}, "containers[0] (stt).restart_policy: 'sometimes' is not one of"),
+        ({"image": "x/y:1"}, {}, "containers[0] (stt).image: give either image or version/locale/voice, not both"),
+        (
+            {"output_path": "relative/dir"},
+            {},
+            "containers[0] (stt).output_path: 'relative/dir' must be an absolute host path",
+        ),
+    ],
+)
+def test_each_bad_input_names_field_value_and_fix(fields: dict, defaults: dict, expected: str) -> None:
+    found = problems([entry(**fields)], **defaults)
+    assert any(expected in problem for problem in found), found
+
+
+def test_every_problem_of_every_entry_in_one_error() -> None:
+    found = problems(
+        [
+            entry(memory="1g"),
+            entry(name="stt", host_port=5000),
+            entry(name="tts", kind="neural-text-to-speech", locale="en-us"),
+        ],
+        eula="no",
+    )
+    text = "\n".join(found)
+    assert "containers[0] (stt).eula" in text and "containers[0] (stt).memory" in text
+    assert "containers[2] (tts).version/locale/voice: neural-text-to-speech images need a voice" in text
+    assert CANARY_KEY not in text
+
+
+def test_duplicate_names_and_ports_are_refused() -> None:
+    found = problems([entry(), entry(name="stt2", allow_below_minimum=True), entry()])
+    text = "\n".join(found)
+    assert "containers[1] (stt2).host_port: 5000 is planned for stt too" in text
+    assert "containers[2] (stt).name: 'stt' is used by containers[0] too" in text
+
+
+def test_allow_below_minimum_accepts_lab_sizes() -> None:
+    [small] = build_desired([entry(cpus=0.5, memory="256m")], dict(DEFAULTS, allow_below_minimum=True))
+    assert (small.cpus, small.memory_bytes) == (0.5, 256 * 1024**2)
