@@ -265,7 +265,7 @@ def display_locale(locale: str) -> str:
     """en-us -> en-US, zh-hans-cn -> zh-Hans-CN (the casing SSML voice names use)."""
     parts = normalize_locale(locale).split("-")
     middle = [part.capitalize() for part in parts[1:-1]]
-    return "-".join([parts[0]] + middle + [parts[-1].upper()])
+    return "-".join([parts[0], *middle, parts[-1].upper()])
 
 
 def normalize_voice(voice: str) -> str:
@@ -387,7 +387,7 @@ def split_registry(registry: str) -> tuple[str, str]:
             "registry %r must be a host[:port][/path] without a scheme (for example registry.example.com:5000)"
             % registry
         )
-    host, _, prefix = registry.partition("/")
+    host, _sep, prefix = registry.partition("/")
     if not host or not re.match(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$", host):
         raise CatalogError("registry %r is not a host[:port][/path] (for example registry.example.com:5000)" % registry)
     return host, prefix
@@ -424,7 +424,7 @@ def image_reference(
 
 def registry_of(image: str) -> str:
     """The registry host of an image reference (Docker's rule: first part with '.' or ':' or 'localhost')."""
-    first, sep, _ = image.partition("/")
+    first, sep, _rest = image.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         return first
     return "docker.io"
@@ -445,7 +445,7 @@ def parse_memory(value: object) -> int:
     match = _MEMORY_RE.match(str(value))
     if not match:
         raise CatalogError("memory %r is not a size like 4g, 512m or 4GiB" % (value,))
-    number, unit, _ = match.groups()
+    number, unit, _suffix = match.groups()
     result = int(float(number) * _MEMORY_UNITS[unit.lower()])
     if result <= 0:
         raise CatalogError("memory %r must be positive (for example 4g)" % (value,))

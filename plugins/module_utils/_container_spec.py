@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
@@ -190,6 +191,17 @@ class DesiredContainer:
         )
 
 
+class _ProblemList(list):
+    """Problems of one entry, each prefixed with the entry's field path."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+
+    def add(self, field_name: str, message: str) -> None:
+        self.append("%s.%s: %s" % (self.where, field_name, message))
+
+
 def _ports_clash(first: tuple[str, int], second: tuple[str, int]) -> bool:
     """Two bindings of one port clash on the same address, or when either takes every address."""
     return first[1] == second[1] and (first[0] == second[0] or "0.0.0.0" in (first[0], second[0]))
@@ -215,12 +227,8 @@ def build_desired(entries: list[Mapping[str, Any]], defaults: Mapping[str, Any])
         where = "containers[%d]" % index
         if entry.get("name"):
             where += " (%s)" % entry["name"]
-        entry_problems: list[str] = []
-
-        def problem(
-            field_name: str, message: str, where: str = where, entry_problems: list[str] = entry_problems
-        ) -> None:
-            entry_problems.append("%s.%s: %s" % (where, field_name, message))
+        entry_problems = _ProblemList(where)
+        problem = entry_problems.add
 
         container = _build_one(entry, defaults, problem)
         if container is not None and not entry_problems:

@@ -13,12 +13,27 @@ from typing import Any
 
 from ansible.module_utils.basic import missing_required_lib
 
+__all__ = [
+    "DOCKER_SDK_MIN_VERSION",
+    "APIError",
+    "DockerException",
+    "NotFound",
+    "docker_client",
+    "engine_error",
+    "require_docker_sdk",
+]
+
 DOCKER_SDK_MIN_VERSION = "5.0.0"
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 
+
+class _DockerSdkMissing(Exception):
+    """Stands in for the SDK's exception classes, so except clauses work when the SDK is missing."""
+
+
 try:
     import docker  # type: ignore[import-not-found]
-    from docker.errors import APIError, DockerException, ImageNotFound, NotFound  # type: ignore[import-not-found]
+    from docker.errors import APIError, DockerException, NotFound  # type: ignore[import-not-found]
 
     HAS_DOCKER_SDK = True
     DOCKER_SDK_IMPORT_ERROR: str | None = None
@@ -26,18 +41,7 @@ except ImportError:
     docker = None
     HAS_DOCKER_SDK = False
     DOCKER_SDK_IMPORT_ERROR = traceback.format_exc()
-
-    class DockerException(Exception):  # type: ignore[no-redef]
-        """Stand-in so except clauses work when the SDK is missing."""
-
-    class APIError(DockerException):  # type: ignore[no-redef]
-        pass
-
-    class NotFound(APIError):  # type: ignore[no-redef]
-        pass
-
-    class ImageNotFound(NotFound):  # type: ignore[no-redef]
-        pass
+    DockerException = APIError = NotFound = _DockerSdkMissing  # type: ignore[misc]
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:

@@ -109,7 +109,7 @@ def cgroup_cpu_limit(cgroup_root: str) -> float | None:
     """CPUs granted by a CFS quota (v2 cpu.max or v1 cfs_quota/period), or None when unlimited."""
     text = _read(os.path.join(cgroup_root, "cpu.max"))
     if text:
-        quota, _, period = text.strip().partition(" ")
+        quota, _sep, period = text.strip().partition(" ")
         if quota != "max" and period:
             return int(quota) / int(period)
         return None

@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 REDACTED = "********"
 # Setting names (case-insensitive, as the containers read them) whose values are secrets.

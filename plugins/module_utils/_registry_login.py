@@ -91,7 +91,7 @@ def stored_credentials(config: dict[str, Any], registry: str) -> tuple[str, str]
     if not auth:
         return None
     try:
-        username, _, password = base64.b64decode(auth).decode("utf-8").partition(":")
+        username, _sep, password = base64.b64decode(auth).decode("utf-8").partition(":")
     except (ValueError, UnicodeDecodeError):
         return None
     return username, password

@@ -214,7 +214,7 @@ class Deployer:
         return [redact_text(line, self.secrets) for line in text.splitlines()[-LOG_LINES:]]
 
     def pull(self, image: str) -> str:
-        repository, _, tag = image.rpartition(":")
+        repository, _sep, tag = image.rpartition(":")
         if "/" in tag or not repository:
             repository, tag = image, "latest"
         try:
@@ -298,33 +298,25 @@ class Deployer:
             pass
 
     # ---- the run -----------------------------------------------------------------------------
-    def run(self, plans: list[Plan], state: HostState) -> dict[str, Any]:
+    def run(self, state: HostState, prune: bool, pull_always: bool) -> dict[str, Any]:
+        plans = make_plans(self.desired, state, prune, pull_always)
         directories = self.ensure_directories()
         pulls = sorted({plan.desired.image for plan in plans if plan.pull and plan.desired})
-        image_ids = dict(state.image_ids)
-        if not self.check_mode:
-            for image in pulls:  # every image first: an outage leaves running containers untouched
-                image_ids[image] = self.pull(image)
-            # pull=always may show the image did not change after all
-            for plan in plans:
-                if plan.action == "replace" and plan.desired and plan.existing and plan.pull:
-                    if plan.existing.labels.get(LABEL_HASH) == plan.desired.config_hash(image_ids[plan.desired.image]):
-                        plan.action = (
-                            "none"
-                            if plan.existing.running == (plan.desired.state == "started")
-                            else ("start" if plan.desired.state == "started" else "stop")
-                        )
         failures: list[str] = []
         if not self.check_mode:
-            failures = self.apply(plans, image_ids)
-        results = [self.describe_plan(plan) for plan in plans]
+            for image in pulls:  # every image first: an outage leaves running containers untouched
+                state.image_ids[image] = self.pull(image)
+            if pulls:
+                # Plan again with the pulled image IDs: with pull=always an image may not have changed at all.
+                plans = make_plans(self.desired, state, prune, pull_always=False)
+                for plan in plans:
+                    plan.pull = bool(plan.desired and plan.desired.image in pulls)
+            failures = self.apply(plans, state.image_ids)
         return {
-            "changed": bool(
-                directories or any(plan.action != "none" for plan in plans) or (pulls and not self.check_mode)
-            ),
+            "changed": bool(directories or any(plan.action != "none" for plan in plans)),
             "pulled": pulls,
             "directories": directories,
-            "containers": results,
+            "containers": [self.describe_plan(plan) for plan in plans],
             "failures": failures,
         }
 
@@ -465,10 +457,9 @@ def deploy(
     problems = check_host_conflicts(desired, state)
     if problems:
         raise DeployError("invalid containers (nothing was changed): " + "; ".join(problems), problems=problems)
-    plans = make_plans(desired, state, prune, pull_always)
     deployer = Deployer(client, desired, check_mode)
     try:
-        result = deployer.run(plans, state)
+        result = deployer.run(state, prune, pull_always)
     except APIError as exc:
         raise DeployError("the Docker engine refused a change: %s" % deployer.redact(str(exc))) from None
     if probe_running:

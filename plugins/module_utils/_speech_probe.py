@@ -137,7 +137,7 @@ def wav_summary(body: bytes) -> dict[str, Any] | None:
             fmt = struct.unpack("<HHIIHH", body[offset + 8 : offset + 24])
         elif chunk == b"data" and fmt:
             data_size = min(size, len(body) - offset - 8)
-            _format, channels, rate, byte_rate, _align, bits = fmt
+            channels, rate, byte_rate, bits = fmt[1], fmt[2], fmt[3], fmt[5]
             return {
                 "channels": channels,
                 "sample_rate": rate,

@@ -19,7 +19,7 @@ description:
   - With O(fail_on_unmet=true) it fails with one message that lists every unmet requirement with numbers.
   - Never changes anything on the host.
 author:
-  - speechops.edge contributors
+  - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
 attributes:

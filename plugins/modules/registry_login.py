@@ -17,7 +17,7 @@ description:
   - Optionally installs the registry's CA certificate to C(/etc/docker/certs.d/HOST:PORT/ca.crt), which the engine
     reads on every request (no daemon restart).
 author:
-  - speechops.edge contributors
+  - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
 attributes:
@@ -114,7 +114,6 @@ ca_changed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.speechops.edge.plugins.module_utils._registry_login import run_registry_login
 
 

@@ -13,7 +13,7 @@ description:
     with kind, version, image ID, ports, readiness, billing status, model presence, start time and restart count.
   - Never changes anything.
 author:
-  - speechops.edge contributors
+  - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
 attributes:
@@ -166,7 +166,6 @@ containers:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.speechops.edge.plugins.module_utils._speech_info import run_speech_container_info
 
 

@@ -22,7 +22,7 @@ description:
   - Containers always run with memory and CPU limits, a pids limit, C(no-new-privileges), all capabilities dropped,
     json-file log rotation and ports bound to the given address; never privileged, never with the Docker socket.
 author:
-  - speechops.edge contributors
+  - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
 attributes:
@@ -367,7 +367,6 @@ directories:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import run_speech_containers
 
 CONTAINER_OPTIONS = dict(

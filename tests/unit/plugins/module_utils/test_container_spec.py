@@ -7,7 +7,6 @@ import json
 from typing import Any
 
 import pytest
-
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
     LABEL_HASH,
     LABEL_SPEC,

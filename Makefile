@@ -1,0 +1,40 @@
+# speechops.edge developer entry points. The one test command is `make test` (scripts/test.sh).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV_BIN := $(CURDIR)/.venv/bin
+
+.PHONY: test lint sanity build unit lab venv lab-up lab-down demo clean
+
+test:  ## every stage: ruff, ansible-lint, ansible-test sanity, galaxy build, unit, lab
+	scripts/test.sh
+
+lint:  ## ruff (check + format --check) and ansible-lint (production profile)
+	scripts/test.sh lint
+
+sanity:  ## ansible-test sanity on build/ansible_collections/speechops/edge
+	scripts/test.sh sanity
+
+build:  ## ansible-galaxy collection build, checks build_ignore, removes the artifact
+	scripts/test.sh build
+
+unit:  ## pytest tests/unit
+	scripts/test.sh unit
+
+lab:  ## lab up, pytest tests/lab tests/integration (and molecule), lab down
+	scripts/test.sh lab
+
+venv:  ## create/refresh .venv and place the collection under build/
+	scripts/test.sh --venv-only
+
+lab-up: venv
+	$(VENV_BIN)/python lab/speechlab.py up
+
+lab-down: venv
+	$(VENV_BIN)/python lab/speechlab.py down
+
+demo: venv  ## placeholder until playbooks/ exist: bring the lab up
+	$(VENV_BIN)/python lab/speechlab.py up
+
+clean:  ## remove build outputs and caches (keeps .venv and the lab; `make lab-down` for that)
+	rm -rf build tests/output .pytest_cache .ruff_cache speechops-edge-*.tar.gz
+	find . \( -path ./.venv -o -path ./.lab -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
