@@ -1,0 +1,1454 @@
+"""Stand-in for Microsoft's Speech containers, used by the local edge lab.
+
+Microsoft's registry is unreachable from the lab, so the lab builds images that honour the documented
+run contract of the real containers (docs/ARCHITECTURE.md, /work/shared/speech-containers.md): the same
+`Key=Value` arguments, the same failure messages, the same endpoints. One program serves every kind; the
+image tag bakes the kind in through environment variables (see lab/images/README.md).
+
+Python 3 standard library only: it runs on Debian bookworm's python3 without pip.
+
+Stand-in shortcuts (deliberate, documented):
+- TLS to the billing endpoint is verified against STANDIN_CA_FILE when set, otherwise NOT verified.
+- Speech is synthesised with espeak-ng and sox; recognition answers a fixed phrase.
+- Fluentd and Application Insights settings are accepted and logged, nothing is sent.
+- DECODER_MAX_COUNT is validated and logged, not enforced.
+- Usage is not reported periodically; /status asks the billing endpoint on demand (cached briefly).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import queue
+import re
+import signal
+import socket
+import socketserver
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+LOG = logging.getLogger("standin")
+
+TTS_KINDS = ("neural-text-to-speech", "text-to-speech", "custom-text-to-speech")
+STT_KINDS = ("speech-to-text", "custom-speech-to-text")
+CUSTOM_KINDS = ("custom-speech-to-text", "custom-text-to-speech")
+LANGUAGE_DETECTION = "language-detection"
+KINDS = STT_KINDS + TTS_KINDS + (LANGUAGE_DETECTION,)
+# Mirrors ContainerKind.disconnected_supported in plugins/module_utils/_catalog.py.
+DISCONNECTED_KINDS = ("speech-to-text", "custom-speech-to-text", "neural-text-to-speech")
+
+TTS_PATH = "/speech/synthesize/cognitiveservices/v1"
+STT_PATHS = tuple(
+    "/speech/recognition/%s/cognitiveservices/v1" % mode for mode in ("interactive", "conversation", "dictation")
+)
+# The real path is unverified (the catalog marks it so too); the stand-in serves POST and WebSocket here.
+LANGUAGE_DETECTION_PATH = "/speech/languagedetection/cognitiveservices/v1"
+
+OUTPUT_FORMATS = {
+    "riff-8khz-16bit-mono-pcm": 8000,
+    "riff-16khz-16bit-mono-pcm": 16000,
+    "riff-24khz-16bit-mono-pcm": 24000,
+}
+# The real containers' format when a client sends no X-Microsoft-OutputFormat is unverified.
+DEFAULT_OUTPUT_FORMAT = "riff-16khz-16bit-mono-pcm"
+
+# Every documented setting, in the spelling the startup log shows. Lookup is case-insensitive.
+KNOWN_SETTINGS = (
+    "Eula",
+    "Billing",
+    "ApiKey",
+    "Mounts:Output",
+    "Mounts:License",
+    "DownloadLicense",
+    "ModelId",
+    "Logging:Disk:Format",
+    "Logging:Console:LogLevel:Default",
+    "HTTP_PROXY",
+    "HTTP_PROXY_CREDS",
+    "Fluentd:Host",
+    "Fluentd:Port",
+    "ApplicationInsights:InstrumentationKey",
+    "DECODER_MAX_COUNT",
+)
+SECRET_SETTINGS = ("ApiKey", "HTTP_PROXY_CREDS", "ApplicationInsights:InstrumentationKey")
+_CANONICAL = {name.lower(): name for name in KNOWN_SETTINGS}
+
+CONSOLE_LEVELS = {
+    "trace": logging.DEBUG,
+    "debug": logging.DEBUG,
+    "information": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "none": logging.CRITICAL + 10,
+}
+
+MODEL_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# SSML also names voices in long form: "Microsoft Server Speech Text to Speech Voice (en-US, AriaNeural)".
+LONG_VOICE_NAME_RE = re.compile(
+    r"^Microsoft Server Speech Text to Speech Voice \(\s*([^,\s]+)\s*,\s*([^)\s]+)\s*\)$", re.I
+)
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+BILLING_TIMEOUT_SECONDS = 2.0
+MODEL_DOWNLOAD_TIMEOUT_SECONDS = 15.0
+SYNTHESIS_TIMEOUT_SECONDS = 30.0
+WS_IDLE_TIMEOUT_SECONDS = 300.0
+# Audio of unknown format is timed as 16 kHz 16-bit mono, the Speech SDK's default input.
+AUDIO_BYTES_PER_SECOND = 32000
+TICKS_PER_SECOND = 10_000_000
+
+
+class StartupError(Exception):
+    """A reason not to start; main() prints it on stderr and exits non-zero, like the real container."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Logging with redaction
+
+
+class Redactor:
+    """Replaces secret values in every log line: defence in depth on top of never formatting them."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def add(self, secret: str) -> None:
+        # Very short values would garble unrelated text; they are still never logged by construction.
+        if secret and len(secret) >= 4 and secret not in self._secrets:
+            self._secrets.append(secret)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def __init__(self, redactor: Redactor, fmt: str | None = None) -> None:
+        super().__init__(fmt)
+        self._redact = redactor
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+class JsonFormatter(RedactingFormatter):
+    """One JSON object a line for Logging:Disk:Format=json."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "timestamp": self.formatTime(record),
+            "level": record.levelname,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self._redact(json.dumps(entry))
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.WARNING
+
+
+def configure_console_logging(redactor: Redactor) -> None:
+    """Information to stdout, warnings and errors to stderr: both end up in `docker logs`."""
+    formatter = RedactingFormatter(redactor, "%(asctime)s %(levelname)s %(message)s")
+    out = logging.StreamHandler(sys.stdout)
+    out.addFilter(_BelowWarning())
+    err = logging.StreamHandler(sys.stderr)
+    err.setLevel(logging.WARNING)
+    for handler in (out, err):
+        handler.setFormatter(formatter)
+        LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+
+# --------------------------------------------------------------------------------------------------
+# Identity (baked into the image) and settings (given at `docker run`)
+
+
+def display_locale(locale: str) -> str:
+    """en-us -> en-US, zh-hans-cn -> zh-Hans-CN (same rule as the catalog's display_locale)."""
+    parts = locale.lower().split("-")
+    if len(parts) < 2:
+        return parts[0]
+    return "-".join([parts[0]] + [part.capitalize() for part in parts[1:-1]] + [parts[-1].upper()])
+
+
+def display_voice(voice: str) -> str:
+    """arianeural -> AriaNeural, jessarus -> JessaRUS; display case is kept (as the catalog does)."""
+    if voice != voice.lower():
+        return voice
+    for suffix, shown in (("neural", "Neural"), ("rus", "RUS")):
+        if voice.endswith(suffix) and len(voice) > len(suffix):
+            return voice[: -len(suffix)].capitalize() + shown
+    return voice.capitalize()
+
+
+@dataclass(frozen=True)
+class Identity:
+    kind: str
+    version: str
+    locale: str
+    voice: str
+    # The exact SSML voice name, when the display-case rule cannot derive it (e.g. multi-word voices).
+    ssml_voice_override: str = ""
+
+    @property
+    def is_tts(self) -> bool:
+        return self.kind in TTS_KINDS
+
+    @property
+    def is_stt(self) -> bool:
+        return self.kind in STT_KINDS
+
+    @property
+    def is_custom(self) -> bool:
+        return self.kind in CUSTOM_KINDS
+
+    @property
+    def ssml_voice(self) -> str:
+        """The <voice name> a standard TTS image answers to, e.g. en-US-AriaNeural."""
+        if self.ssml_voice_override:
+            return self.ssml_voice_override
+        return "%s-%s" % (display_locale(self.locale or "en-us"), display_voice(self.voice or "arianeural"))
+
+    def voice_matches(self, name: str) -> bool:
+        """Voice names compare case-insensitively (the cloud service treats them so).
+
+        Custom voices have customer-chosen names: a custom-text-to-speech image accepts any name that
+        ends with SPEECH_VOICE, or any name at all when SPEECH_VOICE is empty.
+        """
+        long_form = LONG_VOICE_NAME_RE.match(name.strip())
+        if long_form:
+            name = "%s-%s" % long_form.groups()
+        name = name.strip().lower()
+        if self.kind == "custom-text-to-speech":
+            return bool(name) and name.endswith(self.voice.lower())
+        return name == self.ssml_voice.lower()
+
+    def describe(self) -> str:
+        return "kind=%s version=%s locale=%s voice=%s" % (
+            self.kind,
+            self.version or "-",
+            self.locale or "-",
+            self.voice or "-",
+        )
+
+
+def identity_from_env(env: Mapping[str, str]) -> Identity:
+    kind = env.get("SPEECH_KIND", "").strip()
+    if kind not in KINDS:
+        raise StartupError("SPEECH_KIND %r is not a speech container kind (one of: %s)" % (kind, ", ".join(KINDS)))
+    return Identity(
+        kind=kind,
+        version=env.get("SPEECH_VERSION", "").strip(),
+        locale=env.get("SPEECH_LOCALE", "").strip().lower(),
+        voice=env.get("SPEECH_VOICE", "").strip(),
+        ssml_voice_override=env.get("SPEECH_SSML_VOICE", "").strip(),
+    )
+
+
+def canonical_setting(key: str) -> str | None:
+    """Case-insensitive, ASP.NET style: `Mounts:Output`, `mounts:output` and `Mounts__Output` are one key."""
+    return _CANONICAL.get(key.strip().lstrip("-/").replace("__", ":").lower())
+
+
+def parse_settings(argv: Sequence[str], env: Mapping[str, str], redactor: Redactor) -> dict[str, str]:
+    """Merge settings from environment variables and `Key=Value` arguments; arguments win.
+
+    Values of secret settings are registered with the redactor before anything can log them.
+    Warnings name only the key or the argument's position: a mistyped key may carry a secret value.
+    """
+    settings: dict[str, str] = {}
+
+    def put(key: str, value: str) -> None:
+        if key in SECRET_SETTINGS:
+            redactor.add(value)
+        elif key == "HTTP_PROXY":
+            redactor.add(urllib.parse.urlsplit(value).password or "")
+        settings[key] = value
+
+    for name, value in env.items():
+        key = canonical_setting(name)
+        if key:
+            put(key, value)
+    for position, arg in enumerate(argv, start=1):
+        name, sep, value = arg.partition("=")
+        if not sep or not name.strip():
+            LOG.warning("Ignoring argument #%d: not of the form Key=Value", position)
+            continue
+        key = canonical_setting(name)
+        if key is None:
+            LOG.warning("Ignoring unknown setting %r", name.strip()[:64])
+            continue
+        put(key, value)
+    return settings
+
+
+def redact_url(url: str) -> str:
+    """Drop user:password from a URL before it is logged."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = "***@" + host + (":%d" % parts.port if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def describe_settings(settings: Mapping[str, str]) -> str:
+    shown = []
+    for key in KNOWN_SETTINGS:
+        if key not in settings:
+            continue
+        value = settings[key]
+        if key in SECRET_SETTINGS:
+            value = "***"
+        elif key in ("Billing", "HTTP_PROXY"):
+            value = redact_url(value)
+        shown.append("%s=%s" % (key, value))
+    return " ".join(shown) or "(none)"
+
+
+def is_true(value: str) -> bool:
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+@dataclass(frozen=True)
+class Config:
+    identity: Identity
+    settings: dict[str, str]
+    mode: str  # "connected", "disconnected" or "download-license"
+    host: str
+    port: int
+    warmup_seconds: float | None  # None: never ready
+    models_dir: Path
+    output_dir: Path | None
+    license_dir: Path | None
+    ca_file: str | None
+    status_cache_seconds: float
+    ws_quiet_seconds: float
+    console_level: int
+    decoder_max_count: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def billing(self) -> str:
+        return self.settings.get("Billing", "").strip()
+
+    @property
+    def api_key(self) -> str:
+        return self.settings.get("ApiKey", "")
+
+    @property
+    def model_id(self) -> str:
+        return self.settings.get("ModelId", "").strip()
+
+    @property
+    def disk_logging(self) -> bool:
+        return bool(self.settings.get("Logging:Disk:Format", "").strip())
+
+
+def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise StartupError("%s=%r is not a number" % (name, raw)) from None
+    if value < 0:
+        raise StartupError("%s=%r must not be negative" % (name, raw))
+    return value
+
+
+def _warmup_from_env(env: Mapping[str, str]) -> float | None:
+    if env.get("STANDIN_WARMUP_SECONDS", "").strip().lower() == "never":
+        return None
+    return _float_env(env, "STANDIN_WARMUP_SECONDS", 2.0)
+
+
+def _port_from_env(env: Mapping[str, str], kind: str) -> int:
+    raw = env.get("STANDIN_PORT", "").strip()
+    if not raw:
+        return 5003 if kind == LANGUAGE_DETECTION else 5000
+    if not raw.isdigit() or int(raw) > 65535:
+        raise StartupError("STANDIN_PORT=%r is not a TCP port" % raw)
+    return int(raw)
+
+
+def _mount_dir(settings: Mapping[str, str], key: str, env: Mapping[str, str], override: str) -> Path | None:
+    """The directory backing a Mounts:* setting.
+
+    Normally the setting's own value (the container path, e.g. /output). STANDIN_OUTPUT_DIR and
+    STANDIN_LICENSE_DIR override it so tests can run with the real arguments outside a container.
+    """
+    value = settings.get(key, "").strip()
+    if not value:
+        return None
+    return Path(env.get(override, "").strip() or value)
+
+
+def _determine_mode(identity: Identity, settings: Mapping[str, str], license_dir: Path | None) -> str:
+    download = is_true(settings.get("DownloadLicense", ""))
+    has_billing = bool(settings.get("Billing", "").strip() or settings.get("ApiKey", ""))
+    if download:
+        if license_dir is None:
+            raise StartupError("DownloadLicense=True needs a license mount: pass Mounts:License=/license")
+        mode = "download-license"
+    elif license_dir is not None and not has_billing:
+        mode = "disconnected"
+    else:
+        return "connected"
+    if identity.kind not in DISCONNECTED_KINDS:
+        raise StartupError("Disconnected mode is not available for %s containers" % identity.kind)
+    return mode
+
+
+def _check_required(mode: str, settings: Mapping[str, str], output_dir: Path | None) -> None:
+    if settings.get("Eula", "").strip().lower() != "accept":
+        raise StartupError("Eula not accepted: pass Eula=accept (the operator must accept the license terms)")
+    if mode == "disconnected":
+        if output_dir is None:
+            raise StartupError("Disconnected mode needs an output mount for usage records: pass Mounts:Output=/output")
+        return
+    billing = settings.get("Billing", "").strip()
+    if not billing:
+        raise StartupError("Billing endpoint missing: pass Billing=<Speech resource endpoint URI>")
+    parts = urllib.parse.urlsplit(billing)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise StartupError("Billing=%s is not an http(s) URL" % redact_url(billing))
+    if not settings.get("ApiKey", "").strip():
+        raise StartupError("ApiKey missing: pass ApiKey=<key of the Speech resource>")
+
+
+def _check_optional(identity: Identity, settings: Mapping[str, str], output_dir: Path | None) -> list[str]:
+    """Validate optional settings; fatal problems raise, harmless ones come back as warnings."""
+    warnings = []
+    disk_format = settings.get("Logging:Disk:Format", "").strip()
+    if disk_format:
+        if disk_format.lower() != "json":
+            raise StartupError("Logging:Disk:Format=%s is not supported: use Logging:Disk:Format=json" % disk_format)
+        if output_dir is None:
+            raise StartupError("Logging:Disk:Format=json needs an output mount: pass Mounts:Output=/output")
+    model_id = settings.get("ModelId", "").strip()
+    if model_id and not MODEL_ID_RE.match(model_id):
+        raise StartupError("ModelId=%r must be 1-64 letters, digits or dashes" % model_id[:80])
+    if model_id and not identity.is_custom:
+        warnings.append("ModelId is ignored by %s containers (they ship a built-in model)" % identity.kind)
+    port = settings.get("Fluentd:Port", "").strip()
+    if port and not port.isdigit():
+        warnings.append("Fluentd:Port=%r is not a port number; ignored" % port[:16])
+    if settings.get("HTTP_PROXY_CREDS") and not settings.get("HTTP_PROXY"):
+        warnings.append("HTTP_PROXY_CREDS is set without HTTP_PROXY; ignored")
+    return warnings
+
+
+def _console_level(settings: Mapping[str, str], warnings: list[str]) -> int:
+    raw = settings.get("Logging:Console:LogLevel:Default", "").strip()
+    if not raw:
+        return logging.INFO
+    if raw.lower() not in CONSOLE_LEVELS:
+        warnings.append("Logging:Console:LogLevel:Default=%s is not a log level; using Information" % raw[:32])
+        return logging.INFO
+    return CONSOLE_LEVELS[raw.lower()]
+
+
+def _decoder_max_count(settings: Mapping[str, str], warnings: list[str]) -> int | None:
+    raw = settings.get("DECODER_MAX_COUNT", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        warnings.append("DECODER_MAX_COUNT=%r is not a positive integer; ignored" % raw[:16])
+        return None
+    return int(raw)
+
+
+def load_config(argv: Sequence[str], env: Mapping[str, str], redactor: Redactor) -> Config:
+    identity = identity_from_env(env)
+    settings = parse_settings(argv, env, redactor)
+    output_dir = _mount_dir(settings, "Mounts:Output", env, "STANDIN_OUTPUT_DIR")
+    license_dir = _mount_dir(settings, "Mounts:License", env, "STANDIN_LICENSE_DIR")
+    mode = _determine_mode(identity, settings, license_dir)
+    _check_required(mode, settings, output_dir)
+    warnings = _check_optional(identity, settings, output_dir)
+    return Config(
+        identity=identity,
+        settings=settings,
+        mode=mode,
+        host=env.get("STANDIN_HOST", "").strip() or "0.0.0.0",
+        port=_port_from_env(env, identity.kind),
+        warmup_seconds=_warmup_from_env(env),
+        models_dir=Path(env.get("STANDIN_MODELS_DIR", "").strip() or "/usr/local/models"),
+        output_dir=output_dir,
+        license_dir=license_dir,
+        ca_file=env.get("STANDIN_CA_FILE", "").strip() or None,
+        status_cache_seconds=_float_env(env, "STANDIN_STATUS_CACHE_SECONDS", 5.0),
+        ws_quiet_seconds=_float_env(env, "STANDIN_WS_QUIET_SECONDS", 0.5),
+        console_level=_console_level(settings, warnings),
+        decoder_max_count=_decoder_max_count(settings, warnings),
+        warnings=warnings,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Files on mounts
+
+
+def permission_error(path: Path, what: str) -> StartupError:
+    return StartupError(
+        "permission denied: cannot write %s in %s (the container runs as uid %d, gid %d): "
+        "make the mount writable by that user" % (what, path, os.getuid(), os.getgid())
+    )
+
+
+def ensure_writable_dir(path: Path, what: str) -> None:
+    """Fail early and clearly when a mount is not writable by the non-root user."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".standin-write-check-"):
+            pass
+    except PermissionError:
+        raise permission_error(path, what) from None
+    except OSError as exc:
+        raise StartupError("cannot write %s in %s: %s" % (what, path, exc.strerror or exc)) from None
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Readers never see half a file: a restart during a download leaves no properties.json behind."""
+    tmp = path.with_name(".%s.tmp" % path.name)
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def add_disk_logging(config: Config, redactor: Redactor) -> Path:
+    assert config.output_dir is not None
+    log_dir = config.output_dir / "logs"
+    ensure_writable_dir(log_dir, "disk logs")
+    path = log_dir / ("%s-%s.json" % (config.identity.kind, socket.gethostname()))
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter(redactor))
+    handler.setLevel(config.console_level)
+    LOG.addHandler(handler)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Lab cloud client (billing validation, model and license download)
+
+
+def billing_base(billing: str) -> str:
+    """scheme://host[:port] of the Billing URI: the lab cloud serves its API at the root.
+
+    Real Billing URIs carry a path (…/sts/v1.0/issuetoken or a trailing /); it is not needed here.
+    """
+    parts = urllib.parse.urlsplit(billing)
+    netloc = parts.hostname or ""
+    if ":" in netloc:
+        netloc = "[%s]" % netloc
+    if parts.port:
+        netloc += ":%d" % parts.port
+    return "%s://%s" % (parts.scheme, netloc)
+
+
+def ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """Verify against the lab CA when STANDIN_CA_FILE is given.
+
+    Without it the stand-in does NOT verify the billing endpoint's certificate: a stand-in shortcut
+    so the lab works before its CA is baked in. The real containers verify against public CAs.
+    """
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def build_opener(settings: Mapping[str, str], ca_file: str | None) -> urllib.request.OpenerDirector:
+    """HTTP_PROXY (and HTTP_PROXY_CREDS as user:password) route the cloud calls, as documented."""
+    proxies: dict[str, str] = {}
+    proxy = settings.get("HTTP_PROXY", "").strip()
+    if proxy:
+        if "://" not in proxy:
+            proxy = "http://" + proxy
+        creds = settings.get("HTTP_PROXY_CREDS", "")
+        if creds and "@" not in proxy:
+            scheme, _unused, rest = proxy.partition("://")
+            user, _unused, password = creds.partition(":")
+            login = urllib.parse.quote(user, safe="") + ":" + urllib.parse.quote(password, safe="")
+            proxy = "%s://%s@%s" % (scheme, login, rest)
+        proxies = {"http": proxy, "https": proxy}
+    # An explicit (possibly empty) proxy map: ambient proxy variables are settings, not urllib defaults.
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler(proxies),
+        urllib.request.HTTPSHandler(context=ssl_context(ca_file)),
+    )
+
+
+class CloudClient:
+    def __init__(self, config: Config) -> None:
+        self._base = billing_base(config.billing) if config.billing else ""
+        self._api_key = config.api_key
+        self._opener = build_opener(config.settings, config.ca_file)
+
+    @property
+    def base(self) -> str:
+        return self._base
+
+    def validate_key(self) -> tuple[str, str]:
+        """Ask POST /billing/validate; returns (apiStatus, apiStatusMessage)."""
+        body = json.dumps({"apiKey": self._api_key}).encode()
+        request = urllib.request.Request(
+            self._base + "/billing/validate",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with self._opener.open(request, timeout=BILLING_TIMEOUT_SECONDS) as response:
+                answer = json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            return _status_from_http_error(exc.code)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            return "CouldNotConnect", "Could not connect to the billing endpoint %s: %s" % (self._base, reason)
+        except ValueError:
+            return "Unknown", "The billing endpoint answered something that is not JSON"
+        if not isinstance(answer, dict):
+            return "Unknown", "The billing endpoint's answer is not a JSON object"
+        if answer.get("valid") is True:
+            return "Valid", "Api Key is valid, no action needed."
+        if answer.get("valid") is False:
+            return "Invalid", "The Api Key is invalid for the billing endpoint %s." % self._base
+        return "Unknown", "The billing endpoint's answer has no 'valid' field"
+
+    def fetch_model(self, model_id: str) -> bytes:
+        url = "%s/models/%s" % (self._base, urllib.parse.quote(model_id, safe=""))
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        try:
+            with self._opener.open(request, timeout=MODEL_DOWNLOAD_TIMEOUT_SECONDS) as response:
+                data = response.read()
+        except urllib.error.HTTPError as exc:
+            raise StartupError(
+                "Could not download model %s: HTTP %d from %s" % (model_id, exc.code, self._base)
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StartupError("Could not download model %s from %s: %s" % (model_id, self._base, reason)) from None
+        try:
+            json.loads(data.decode("utf-8"))
+        except ValueError:
+            raise StartupError("Model %s from %s is not a JSON document" % (model_id, self._base)) from None
+        return data
+
+
+def _status_from_http_error(code: int) -> tuple[str, str]:
+    if code in (401, 403):
+        return "Invalid", "The billing endpoint refused the Api Key (HTTP %d)." % code
+    if code == 429:
+        return "OutOfQuota", "The billing endpoint reports the quota is used up (HTTP 429)."
+    if code >= 500:
+        return "BillingEndpointBusy", "The billing endpoint is busy (HTTP %d)." % code
+    return "Unknown", "The billing endpoint answered HTTP %d." % code
+
+
+class StatusCache:
+    """/status results live a few seconds: clients poll it, the billing endpoint should not see every poll."""
+
+    def __init__(self, fetch: Callable[[], tuple[str, str]], ttl: float) -> None:
+        self._fetch = fetch
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[str, str] | None = None
+        self._at = 0.0
+
+    def get(self) -> tuple[str, str]:
+        with self._lock:  # one billing call at a time; concurrent pollers share its answer
+            if self._value is None or time.monotonic() - self._at >= self._ttl:
+                value = self._fetch()
+                if self._value is None or value[0] != self._value[0]:
+                    LOG.info("apiStatus %s: %s", *value)  # changes only: pollers would flood the log
+                self._value, self._at = value, time.monotonic()
+            return self._value
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+def prepare_model(config: Config, cloud: CloudClient | None) -> str:
+    """Make sure a model is in place; returns its id. Custom kinds download theirs once."""
+    properties = config.models_dir / "properties.json"
+    model_id = read_model_id(properties)
+    if not config.identity.is_custom:
+        if model_id is None:
+            raise StartupError("Model configuration %s not found" % properties)
+        LOG.info("Using built-in model %s from %s", model_id, config.models_dir)
+        return model_id
+    if model_id is not None:
+        suffix = ", ModelId ignored" if config.model_id else ""
+        LOG.info("Using existing model %s%s", model_id, suffix)
+        return model_id
+    if not config.model_id:
+        raise StartupError(
+            "No model in %s: pass ModelId=<custom model id> to download one (and mount a volume there)"
+            % config.models_dir
+        )
+    if cloud is None:
+        raise StartupError("No model in %s and disconnected: download the model while connected" % config.models_dir)
+    download_model(config.models_dir, config.model_id, cloud)
+    return config.model_id
+
+
+def read_model_id(properties: Path) -> str | None:
+    """The model id in properties.json; None when there is no model yet."""
+    try:
+        text = properties.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except PermissionError:
+        raise StartupError(
+            "permission denied: cannot read %s (the container runs as uid %d): make the mount readable by that user"
+            % (properties, os.getuid())
+        ) from None
+    except OSError as exc:
+        raise StartupError("Model configuration %s is unreadable: %s" % (properties, exc.strerror or exc)) from None
+    try:
+        return str(json.loads(text).get("modelId", "unknown"))
+    except (ValueError, AttributeError):
+        raise StartupError("Model configuration %s is not a JSON object" % properties) from None
+
+
+def download_model(models_dir: Path, model_id: str, cloud: CloudClient) -> None:
+    ensure_writable_dir(models_dir, "the model")
+    LOG.info("Downloading model %s from %s", model_id, cloud.base)
+    document = cloud.fetch_model(model_id)
+    model_file = "%s.model" % model_id
+    properties = {"modelId": model_id, "downloadedAt": utc_now(), "modelFile": model_file, "source": cloud.base}
+    try:
+        write_atomically(models_dir / model_file, document)
+        # properties.json last: its presence means the model is complete.
+        write_atomically(models_dir / "properties.json", json.dumps(properties, indent=2).encode())
+    except PermissionError:
+        raise permission_error(models_dir, "the model") from None
+    LOG.info("Model %s downloaded into %s", model_id, models_dir)
+
+
+# --------------------------------------------------------------------------------------------------
+# Disconnected mode
+
+
+def license_path(config: Config) -> Path:
+    assert config.license_dir is not None
+    return config.license_dir / ("%s.license.json" % config.identity.kind)
+
+
+def download_license(config: Config, cloud: CloudClient) -> None:
+    """DownloadLicense=True: the key must be valid; the license is tied to the image version."""
+    status, message = cloud.validate_key()
+    if status != "Valid":
+        raise StartupError("Could not download a license: apiStatus %s: %s" % (status, message))
+    path = license_path(config)
+    ensure_writable_dir(path.parent, "the license")
+    document = {"kind": config.identity.kind, "version": config.identity.version, "issuedAt": utc_now()}
+    try:
+        write_atomically(path, json.dumps(document, indent=2).encode())
+    except PermissionError:
+        raise permission_error(path.parent, "the license") from None
+    LOG.info("License written to %s; run again with Mounts:License and without Billing/ApiKey", path)
+
+
+def check_license(config: Config) -> str:
+    """The license must exist and match this image's version (it is downloaded again after upgrades)."""
+    path = license_path(config)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StartupError("No license at %s: run once with DownloadLicense=True Mounts:License" % path) from None
+    except PermissionError:
+        raise StartupError("permission denied: cannot read the license %s (uid %d)" % (path, os.getuid())) from None
+    except (OSError, ValueError) as exc:
+        raise StartupError("License %s is unreadable: %s" % (path, exc)) from None
+    if not isinstance(document, dict):
+        raise StartupError("License %s is not a JSON object" % path)
+    if document.get("kind") != config.identity.kind or document.get("version") != config.identity.version:
+        raise StartupError(
+            "License %s was issued for %s %s, not %s %s: download the license again after an image upgrade"
+            % (path, document.get("kind"), document.get("version"), config.identity.kind, config.identity.version)
+        )
+    return "Disconnected container: license issued %s, usage is not metered." % document.get("issuedAt")
+
+
+def record_usage_start(config: Config) -> None:
+    """Disconnected containers keep usage records on the output mount."""
+    assert config.output_dir is not None
+    usage_dir = config.output_dir / "usage"
+    ensure_writable_dir(usage_dir, "usage records")
+    entry = {"event": "started", "kind": config.identity.kind, "version": config.identity.version, "at": utc_now()}
+    with open(usage_dir / ("%s.jsonl" % socket.gethostname()), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry) + "\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# Speech synthesis
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_ssml(body: bytes, identity: Identity) -> str:
+    """Return the text to speak; the voice names must be the image's voice."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise HttpError(400, "Invalid SSML: %s" % exc) from None
+    voices = [element for element in root.iter() if local_name(element.tag) == "voice"]
+    if not voices:
+        raise HttpError(400, "SSML has no <voice> element")
+    for element in voices:
+        name = element.get("name", "")
+        if not identity.voice_matches(name):
+            LOG.warning("Voice doesn't match: got %r, this image speaks %r", name[:100], identity.ssml_voice)
+            raise HttpError(400, "Voice doesn't match")
+    words = [word for element in voices for word in " ".join(element.itertext()).split()]
+    text = " ".join(words)
+    if not text:
+        raise HttpError(400, "SSML has no text to speak")
+    return text
+
+
+class Synthesizer:
+    """espeak-ng speaks, sox resamples; the result is a real RIFF WAV at the requested rate."""
+
+    def __init__(self, locale: str) -> None:
+        language = locale.split("-")[0] if locale else ""
+        self._candidates = [voice for voice in (locale, language, "en") if voice]
+
+    def synthesize(self, text: str, rate: int) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="standin-tts-") as tmp:
+            spoken = Path(tmp) / "spoken.wav"
+            resampled = Path(tmp) / "out.wav"
+            self._speak(text, spoken)
+            self._run(
+                ["sox", str(spoken), "-r", str(rate), "-b", "16", "-c", "1", "-e", "signed-integer", str(resampled)]
+            )
+            return resampled.read_bytes()
+
+    def _speak(self, text: str, target: Path) -> None:
+        # espeak-ng has no voice for some locales (xx-yy): fall back to the language, then English.
+        error = ""
+        for voice in self._candidates:
+            result = self._run(["espeak-ng", "-v", voice, "-w", str(target), "--stdin"], text.encode(), check=False)
+            if result.returncode == 0 and target.is_file():
+                return
+            error = result.stderr.decode(errors="replace").strip()[:200]
+        raise RuntimeError("espeak-ng failed: %s" % error)
+
+    @staticmethod
+    def _run(cmd: list[str], stdin: bytes = b"", check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(cmd, input=stdin, capture_output=True, timeout=SYNTHESIS_TIMEOUT_SECONDS, check=False)
+        if check and result.returncode != 0:
+            raise RuntimeError("%s failed: %s" % (cmd[0], result.stderr.decode(errors="replace").strip()[:200]))
+        return result
+
+
+# --------------------------------------------------------------------------------------------------
+# WebSocket (RFC 6455, server side)
+
+
+class WebSocketClosed(Exception):
+    pass
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class WebSocket:
+    """Frames over the handler's buffered streams: the handler thread writes, a reader thread reads."""
+
+    MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+    def __init__(self, rfile: Any, wfile: Any) -> None:
+        self._rfile = rfile
+        self._wfile = wfile
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        length = len(payload)
+        if length < 126:
+            header = struct.pack("!BB", 0x80 | opcode, length)
+        elif length < 1 << 16:
+            header = struct.pack("!BBH", 0x80 | opcode, 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 127, length)
+        self._wfile.write(header + payload)
+        self._wfile.flush()
+
+    def send_text(self, text: str) -> None:
+        self.send(0x1, text.encode("utf-8"))
+
+    def close(self, code: int = 1000) -> None:
+        try:
+            self.send(0x8, struct.pack("!H", code))
+        except OSError:
+            pass
+
+    def _read_exact(self, count: int) -> bytes:
+        data = self._rfile.read(count)
+        if len(data) != count:
+            raise WebSocketClosed("connection closed")
+        return data
+
+    def read_frame(self) -> tuple[bool, int, bytes]:
+        first, second = self._read_exact(2)
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self._read_exact(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self._read_exact(8))
+        if not second & 0x80:
+            raise ProtocolError(1002, "client frames must be masked")
+        if length > self.MAX_MESSAGE_BYTES:
+            raise ProtocolError(1009, "frame too large")
+        mask = self._read_exact(4)
+        return bool(first & 0x80), first & 0x0F, unmask(self._read_exact(length), mask)
+
+    def messages(self, sink: queue.Queue[tuple[str, bytes]]) -> None:
+        """Reader thread: assemble fragmented messages, hand messages and control frames to the handler."""
+        kinds = {0x1: "text", 0x2: "binary"}
+        parts: list[bytes] = []
+        kind = ""
+        try:
+            while True:
+                fin, opcode, payload = self.read_frame()
+                if opcode == 0x8:
+                    sink.put(("close", payload))
+                    return
+                if opcode == 0x9:
+                    sink.put(("ping", payload))
+                    continue
+                if opcode == 0xA:
+                    continue
+                if opcode in kinds:
+                    kind, parts = kinds[opcode], []
+                elif opcode != 0x0 or not kind:
+                    raise ProtocolError(1002, "unexpected opcode %d" % opcode)
+                parts.append(payload)
+                if sum(len(part) for part in parts) > self.MAX_MESSAGE_BYTES:
+                    raise ProtocolError(1009, "message too large")
+                if fin:
+                    sink.put((kind, b"".join(parts)))
+                    kind, parts = "", []
+        except ProtocolError as exc:
+            sink.put(("error", struct.pack("!H", exc.code)))
+        except (WebSocketClosed, OSError, ValueError):
+            sink.put(("eof", b""))
+
+
+def unmask(data: bytes, mask: bytes) -> bytes:
+    # XOR as one big integer: a per-byte Python loop is far too slow for audio streams.
+    if not data:
+        return data
+    repeated = (mask * (len(data) // 4 + 1))[: len(data)]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(data), "big")
+
+
+def accept_key(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode("ascii")).digest()).decode("ascii")
+
+
+def parse_sdk_headers(text: str) -> dict[str, str]:
+    headers = {}
+    for line in text.split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def split_binary_message(payload: bytes) -> tuple[dict[str, str], bytes]:
+    """Speech SDK binary messages: 2-byte header length, headers, audio. Anything else is raw audio."""
+    if len(payload) >= 2:
+        (size,) = struct.unpack("!H", payload[:2])
+        if 0 < size <= len(payload) - 2:
+            try:
+                headers = parse_sdk_headers(payload[2 : 2 + size].decode("ascii"))
+            except UnicodeDecodeError:
+                headers = {}
+            if "path" in headers:
+                return headers, payload[2 + size :]
+    return {}, payload
+
+
+def sdk_message(path: str, request_id: str, body: Mapping[str, Any]) -> str:
+    return "X-RequestId: %s\r\nContent-Type: application/json; charset=utf-8\r\nPath: %s\r\n\r\n%s" % (
+        request_id,
+        path,
+        json.dumps(body),
+    )
+
+
+@dataclass
+class Turn:
+    """What a client sent since the last answer."""
+
+    request_id: str = ""
+    audio_bytes: int = 0
+    pending: bool = False
+
+    def reset(self) -> None:
+        self.audio_bytes, self.pending = 0, False
+
+
+def audio_ticks(audio_bytes: int) -> int:
+    return audio_bytes * TICKS_PER_SECOND // AUDIO_BYTES_PER_SECOND
+
+
+# --------------------------------------------------------------------------------------------------
+# The service and its HTTP handler
+
+
+class Service:
+    def __init__(self, config: Config, status: StatusCache, model_id: str, started: float) -> None:
+        self.config = config
+        self.identity = config.identity
+        self.status = status
+        self.model_id = model_id
+        self._started = started
+        self.synthesizer = Synthesizer(config.identity.locale)
+
+    def is_ready(self) -> bool:
+        warmup = self.config.warmup_seconds
+        return warmup is not None and time.monotonic() - self._started >= warmup
+
+    @property
+    def websocket_paths(self) -> tuple[str, ...]:
+        if self.identity.is_stt:
+            return STT_PATHS
+        if self.identity.kind == LANGUAGE_DETECTION:
+            return (LANGUAGE_DETECTION_PATH,)
+        return ()
+
+    def detected_language(self, query: Mapping[str, list[str]]) -> str:
+        """First of ?candidates=de-DE,en-US when given, else the image locale, else en-US."""
+        candidates = [c.strip() for c in ",".join(query.get("candidates", [])).split(",") if c.strip()]
+        if candidates:
+            return candidates[0]
+        return display_locale(self.identity.locale) if self.identity.locale else "en-US"
+
+    def phrase(self, audio_bytes: int, query: Mapping[str, list[str]]) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "RecognitionStatus": "Success",
+            "DisplayText": "The speech stand-in received %d bytes of audio." % audio_bytes,
+            "Offset": 0,
+            "Duration": audio_ticks(audio_bytes),
+        }
+        if self.identity.kind == LANGUAGE_DETECTION:
+            result["PrimaryLanguage"] = {"Language": self.detected_language(query), "Confidence": "High"}
+        return result
+
+
+class StandinServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], service: Service) -> None:
+        self.service = service
+        super().__init__(address, Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind resolves the host's FQDN; in the lab's DNS-less containers that stalls.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Through the (redacting) logger instead of socketserver's bare traceback on stderr.
+        LOG.exception("Unhandled error serving %s", client_address[0])
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # WebSocket clients insist on "HTTP/1.1 101"
+    server_version = "speech-standin"
+    sys_version = ""
+    server: StandinServer
+
+    @property
+    def service(self) -> Service:
+        return self.server.service
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:
+        LOG.debug("%s %s", self.address_string(), format % args)
+
+    def send_body(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def send_json(self, status: int, document: Any) -> None:
+        self.send_body(status, json.dumps(document).encode(), "application/json; charset=utf-8")
+
+    def send_text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+        self.send_body(status, text.encode(), "text/plain; charset=utf-8", headers)
+
+    def read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length = self.headers.get("Content-Length", "0").strip() or "0"
+        if not length.isdigit():
+            raise HttpError(400, "Invalid Content-Length")
+        if int(length) > MAX_BODY_BYTES:
+            self.close_connection = True  # the body stays unread
+            raise HttpError(413, "Request body too large")
+        return self.rfile.read(int(length))
+
+    def _read_chunked(self) -> bytes:
+        chunks, total = [], 0
+        while True:
+            try:
+                size = int(self.rfile.readline(64).split(b";")[0].strip() or b"0", 16)
+            except ValueError:
+                self.close_connection = True
+                raise HttpError(400, "Invalid chunked body") from None
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers
+                    pass
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                self.close_connection = True
+                raise HttpError(413, "Request body too large")
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(8)
+
+    # -- routing ---------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.handle_upgrade(path)
+            return
+        routes = {
+            "/ready": self.get_ready,
+            "/status": self.get_status,
+            "/": self.get_home,
+            "/swagger": self.get_swagger,
+            "/swagger/": self.get_swagger,
+            "/swagger/v1/swagger.json": self.get_swagger,
+        }
+        if path in routes:
+            routes[path]()
+        elif path in self.service.websocket_paths:
+            self.send_text(426, "WebSocket upgrade required", {"Upgrade": "websocket"})
+        else:
+            self.send_text(404, "Not Found")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_POST(self) -> None:
+        parts = urllib.parse.urlsplit(self.path)
+        try:
+            body = self.read_body()
+            if self.service.identity.is_tts and parts.path == TTS_PATH:
+                self.post_synthesize(body)
+            elif self.service.identity.kind == LANGUAGE_DETECTION and parts.path == LANGUAGE_DETECTION_PATH:
+                self.post_language_detection(body, urllib.parse.parse_qs(parts.query))
+            else:
+                # Speech-to-text is WebSocket only: a REST POST gets 404 like the real container.
+                self.send_text(404, "Not Found")
+        except HttpError as exc:
+            self.send_text(exc.status, exc.message)
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def get_ready(self) -> None:
+        if self.service.is_ready():
+            self.send_json(200, {"ready": True, "kind": self.service.identity.kind})
+        else:
+            self.send_json(503, {"ready": False, "reason": "warming up: the model is loading"})
+
+    def get_status(self) -> None:
+        status, message = self.service.status.get()
+        self.send_json(200, {"apiStatus": status, "apiStatusMessage": message})
+
+    def get_home(self) -> None:
+        identity = self.service.identity
+        links = "".join('<li><a href="%s">%s</a></li>' % (p, p) for p in ("/ready", "/status", "/swagger"))
+        page = (
+            "<!DOCTYPE html><html><head><title>Speech container stand-in</title></head><body>"
+            "<h1>Speech container stand-in: %s</h1><p>%s</p><ul>%s</ul></body></html>"
+            % (identity.kind, "%s model=%s" % (identity.describe(), self.service.model_id), links)
+        )
+        self.send_body(200, page.encode(), "text/html; charset=utf-8")
+
+    def get_swagger(self) -> None:
+        identity = self.service.identity
+        paths: dict[str, Any] = {p: {"get": {}} for p in ("/", "/ready", "/status")}
+        if identity.is_tts:
+            paths[TTS_PATH] = {"post": {"consumes": ["application/ssml+xml"], "produces": ["audio/wav"]}}
+        for path in self.service.websocket_paths:
+            paths[path] = {"get": {"description": "WebSocket"}}
+        if identity.kind == LANGUAGE_DETECTION:
+            paths[LANGUAGE_DETECTION_PATH]["post"] = {"produces": ["application/json"]}
+        document = {
+            "openapi": "3.0.1",
+            "info": {"title": "Speech container stand-in (%s)" % identity.kind, "version": identity.version},
+            "paths": paths,
+        }
+        self.send_json(200, document)
+
+    def post_synthesize(self, body: bytes) -> None:
+        if not self.service.is_ready():
+            raise HttpError(503, "Service is warming up")
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if content_type != "application/ssml+xml":
+            raise HttpError(415, "Content-Type must be application/ssml+xml")
+        output_format = self.headers.get("X-Microsoft-OutputFormat", DEFAULT_OUTPUT_FORMAT).strip().lower()
+        if output_format not in OUTPUT_FORMATS:
+            raise HttpError(400, "Unsupported X-Microsoft-OutputFormat %r" % output_format[:64])
+        text = parse_ssml(body, self.service.identity)
+        try:
+            audio = self.service.synthesizer.synthesize(text, OUTPUT_FORMATS[output_format])
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            LOG.error("Synthesis failed: %s", exc)
+            raise HttpError(500, "Synthesis failed") from None
+        LOG.info("Synthesized %d characters as %s (%d bytes)", len(text), output_format, len(audio))
+        self.send_body(200, audio, "audio/wav")
+
+    def post_language_detection(self, body: bytes, query: Mapping[str, list[str]]) -> None:
+        if not self.service.is_ready():
+            raise HttpError(503, "Service is warming up")
+        self.send_json(200, self.service.phrase(len(body), query))
+
+    # -- WebSocket -------------------------------------------------------------------------------
+
+    def handle_upgrade(self, path: str) -> None:
+        if path not in self.service.websocket_paths:
+            self.send_text(404, "Not Found")
+            return
+        if not self.service.is_ready():
+            self.send_text(503, "Service is warming up")
+            return
+        key = self.headers.get("Sec-WebSocket-Key", "").strip()
+        if self.headers.get("Sec-WebSocket-Version", "").strip() != "13":
+            self.send_text(426, "Unsupported WebSocket version", {"Sec-WebSocket-Version": "13"})
+            return
+        if "upgrade" not in self.headers.get("Connection", "").lower() or not _valid_ws_key(key):
+            self.send_text(400, "Bad WebSocket handshake")
+            return
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key(key))
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        LOG.info("WebSocket session on %s", path)
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        try:
+            self.run_websocket(WebSocket(self.rfile, self.wfile), query)
+        except OSError:
+            pass  # the client went away mid-answer
+        finally:
+            # Wakes the reader thread blocked in recv; socketserver itself only shuts the write side.
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def run_websocket(self, ws: WebSocket, query: Mapping[str, list[str]]) -> None:
+        """Answer each burst of client messages with turn.start, speech.phrase and turn.end.
+
+        A turn ends at the Speech SDK's end-of-audio marker (an audio message without audio) or, for
+        simpler clients, when nothing has arrived for STANDIN_WS_QUIET_SECONDS.
+        """
+        inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        threading.Thread(target=ws.messages, args=(inbox,), daemon=True).start()
+        turn = Turn()
+        quiet = self.service.config.ws_quiet_seconds
+        while True:
+            try:
+                kind, payload = inbox.get(timeout=quiet if turn.pending else WS_IDLE_TIMEOUT_SECONDS)
+            except queue.Empty:
+                if not turn.pending:
+                    ws.close(1000)
+                    return
+                self.answer_turn(ws, turn, query)
+                continue
+            if not self.handle_ws_message(ws, turn, kind, payload, query):
+                return
+
+    def handle_ws_message(
+        self, ws: WebSocket, turn: Turn, kind: str, payload: bytes, query: Mapping[str, list[str]]
+    ) -> bool:
+        """Returns False when the session is over."""
+        if kind == "ping":
+            ws.send(0xA, payload)
+        elif kind == "text":
+            headers = parse_sdk_headers(payload.decode("utf-8", errors="replace").split("\r\n\r\n")[0])
+            turn.request_id = headers.get("x-requestid", turn.request_id)
+            turn.pending = True
+        elif kind == "binary":
+            headers, audio = split_binary_message(payload)
+            turn.request_id = headers.get("x-requestid", turn.request_id)
+            turn.audio_bytes += len(audio)
+            turn.pending = True
+            if headers and not audio:  # the SDK's end-of-audio marker
+                self.answer_turn(ws, turn, query)
+        elif kind == "close":
+            ws.close(struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000)
+            return False
+        elif kind == "error":
+            ws.close(struct.unpack("!H", payload)[0])
+            return False
+        else:  # eof
+            return False
+        return True
+
+    def answer_turn(self, ws: WebSocket, turn: Turn, query: Mapping[str, list[str]]) -> None:
+        request_id = turn.request_id or uuid.uuid4().hex.upper()
+        ws.send_text(sdk_message("turn.start", request_id, {"context": {"serviceTag": uuid.uuid4().hex}}))
+        ws.send_text(sdk_message("speech.phrase", request_id, self.service.phrase(turn.audio_bytes, query)))
+        ws.send_text(sdk_message("turn.end", request_id, {}))
+        LOG.info("Recognized a turn of %d audio bytes", turn.audio_bytes)
+        turn.reset()
+
+
+def _valid_ws_key(key: str) -> bool:
+    try:
+        return len(base64.b64decode(key, validate=True)) == 16
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Startup and shutdown
+
+
+def start(config: Config, redactor: Redactor, started: float) -> StandinServer | None:
+    """Everything before serving; None when the run's job is done (DownloadLicense)."""
+    LOG.setLevel(config.console_level)
+    if config.disk_logging:
+        path = add_disk_logging(config, redactor)
+        LOG.info("Disk logging (json) to %s", path)
+    for warning in config.warnings:
+        LOG.warning("%s", warning)
+    LOG.info(
+        "Starting speech container stand-in: %s mode=%s port=%d; settings: %s",
+        config.identity.describe(),
+        config.mode,
+        config.port,
+        describe_settings(config.settings),
+    )
+    if config.decoder_max_count:
+        LOG.info("DECODER_MAX_COUNT=%d (accepted; the stand-in does not limit decoders)", config.decoder_max_count)
+    if config.mode == "disconnected":
+        message = check_license(config)
+        record_usage_start(config)
+        # Disconnected containers report a non-metered status; "Valid" is the stand-in's choice of word.
+        status = StatusCache(lambda: ("Valid", message), ttl=float("inf"))
+        model_id = prepare_model(config, None)
+    else:
+        cloud = CloudClient(config)
+        if config.mode == "download-license":
+            download_license(config, cloud)
+            return None
+        status = StatusCache(cloud.validate_key, ttl=config.status_cache_seconds)
+        model_id = prepare_model(config, cloud)
+    service = Service(config, status, model_id, started)
+    try:
+        return StandinServer((config.host, config.port), service)
+    except OSError as exc:
+        raise StartupError("Cannot listen on %s:%d: %s" % (config.host, config.port, exc.strerror or exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()  # warm-up counts from process start
+    redactor = Redactor()
+    configure_console_logging(redactor)
+    stop = threading.Event()
+    serving = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # Further signals are ignored: interpreter shutdown restores default handlers, and a second
+        # SIGTERM arriving then would turn the graceful exit 0 into death by signal.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop.set()
+        if not serving.is_set():
+            raise SystemExit(0)  # stopped during startup (e.g. a model download): nothing to tear down
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        config = load_config(sys.argv[1:] if argv is None else argv, os.environ, redactor)
+        server = start(config, redactor, started)
+    except StartupError as exc:
+        LOG.error("%s", exc)
+        return 1
+    if server is None:
+        return 0
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    serving.set()
+    LOG.info("Listening on http://%s:%d", config.host, server.server_address[1])
+    # Short waits: the kernel may deliver the signal to a worker thread, and then the main thread only
+    # runs the Python handler when it next wakes up.
+    while not stop.wait(0.1):
+        pass
+    LOG.info("Shutting down")
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

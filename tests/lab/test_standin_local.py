@@ -1,0 +1,734 @@
+"""Local checks of the speech stand-in and the lab cloud: both run as plain processes on 127.0.0.1.
+
+No Docker needed. Every wait is a deadline poll on an observable (a log line, an HTTP answer, an exit),
+never a sleep used as synchronisation. Ports come from the services themselves (port 0, then the
+"Listening on" log line), so nothing races for a free port.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN = ROOT / "lab" / "images" / "speech-standin" / "standin.py"
+LABCLOUD = ROOT / "lab" / "images" / "labcloud" / "labcloud.py"
+LISTENING_RE = re.compile(r"Listening on https?://[^\s:]+:(\d+)")
+
+# Canaries: none of these may ever show up in a log.
+API_KEY = "canary-apikey-" + secrets.token_hex(8)
+PROXY_PASSWORD = "canary-proxy-" + secrets.token_hex(8)
+INSIGHTS_KEY = "canary-insights-" + secrets.token_hex(8)
+CANARIES = (API_KEY, PROXY_PASSWORD, INSIGHTS_KEY)
+
+TTS_PATH = "/speech/synthesize/cognitiveservices/v1"
+STT_PATH = "/speech/recognition/conversation/cognitiveservices/v1"
+SSML = (
+    '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="en-US">'
+    '<voice name="{voice}">Hello from the speech ops edge lab. This is a test.</voice></speak>'
+)
+HAVE_AUDIO_TOOLS = bool(shutil.which("espeak-ng") and shutil.which("sox"))
+STARTUP_TIMEOUT = 10.0
+
+
+def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Return the first truthy value of predicate() before the deadline, else fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(0.02)  # polling interval, not synchronisation
+
+
+def free_closed_port() -> int:
+    """A port nothing listens on (for CouldNotConnect)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Proc:
+    """A service process with its stdout/stderr in files, so tests can poll its log lines."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], workdir: Path, user: int | None = None) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._out_path = workdir / "stdout.log"
+        self._err_path = workdir / "stderr.log"
+        self._terminated = False
+        with open(self._out_path, "wb") as out, open(self._err_path, "wb") as err:
+            self.popen = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=workdir, user=user)
+
+    @property
+    def stdout(self) -> str:
+        return self._out_path.read_text(errors="replace")
+
+    @property
+    def stderr(self) -> str:
+        return self._err_path.read_text(errors="replace")
+
+    def describe(self) -> str:
+        return "stdout:\n%s\nstderr:\n%s" % (self.stdout, self.stderr)
+
+    def wait_listening(self) -> int:
+        def port() -> int | None:
+            match = LISTENING_RE.search(self.stdout)
+            if match:
+                return int(match.group(1))
+            if self.popen.poll() is not None:
+                pytest.fail("exited with %s before listening\n%s" % (self.popen.returncode, self.describe()))
+            return None
+
+        return poll(port, STARTUP_TIMEOUT, "the Listening line")
+
+    def wait_exit(self, timeout: float = STARTUP_TIMEOUT) -> int:
+        try:
+            return self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail("still running after %.1f s\n%s" % (timeout, self.describe()))
+
+    def terminate(self) -> None:
+        """One SIGTERM, like `docker stop`."""
+        if not self._terminated and self.popen.poll() is None:
+            self._terminated = True
+            self.popen.send_signal(signal.SIGTERM)
+
+    def stop(self) -> int:
+        """SIGTERM must end the service within 1 s with exit code 0."""
+        if self.popen.returncode is None:
+            self.terminate()
+            try:
+                self.popen.wait(1.0)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+                pytest.fail("no exit within 1 s of SIGTERM\n%s" % self.describe())
+        return self.popen.returncode
+
+    def assert_no_secrets(self) -> None:
+        text = self.stdout + self.stderr
+        for canary in CANARIES:
+            assert canary not in text, "a secret leaked into the log\n%s" % self.describe()
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def get_json(url: str) -> Any:
+    status, _unused, body = http("GET", url)
+    assert status == 200, (status, body)
+    return json.loads(body)
+
+
+def load_module(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class body runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """No ambient proxy or ASP.NET-style settings leak into the services under test."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+    env.update(extra)
+    return env
+
+
+# --------------------------------------------------------------------------------------------------
+# Fixtures
+
+
+class Services:
+    """Starts stand-ins and lab clouds; stops every one at teardown and checks their logs for secrets."""
+
+    def __init__(self, tmp: Path, builtin_models: Path) -> None:
+        self._tmp = tmp
+        self._builtin_models = builtin_models
+        self._procs: list[Proc] = []
+
+    def _workdir(self, name: str) -> Path:
+        return self._tmp / ("%s-%d" % (name, len(self._procs)))
+
+    def labcloud(self, **env: str) -> tuple[Proc, str]:
+        proc = Proc(
+            [sys.executable, str(LABCLOUD)],
+            clean_env(LABCLOUD_PORT="0", LABCLOUD_HOST="127.0.0.1", LABCLOUD_API_KEYS=API_KEY, **env),
+            self._workdir("labcloud"),
+        )
+        self._procs.append(proc)
+        scheme = "https" if "LABCLOUD_CERT" in env else "http"
+        return proc, "%s://127.0.0.1:%d" % (scheme, proc.wait_listening())
+
+    def standin(
+        self,
+        args: list[str],
+        kind: str = "neural-text-to-speech",
+        python: str = sys.executable,
+        user: int | None = None,
+        **env: str,
+    ) -> Proc:
+        """Start a stand-in without waiting for it (use wait_listening or wait_exit)."""
+        base = {
+            "SPEECH_KIND": kind,
+            "SPEECH_VERSION": "3.1.0",
+            "SPEECH_LOCALE": "en-us",
+            "SPEECH_VOICE": "arianeural" if "text-to-speech" in kind and not kind.startswith("custom") else "",
+            "STANDIN_HOST": "127.0.0.1",
+            "STANDIN_PORT": "0",
+            "STANDIN_WARMUP_SECONDS": "0",
+            "STANDIN_MODELS_DIR": str(self._builtin_models),
+            "STANDIN_WS_QUIET_SECONDS": "0.2",
+        }
+        base.update(env)
+        proc = Proc([python, str(STANDIN), *args], clean_env(**base), self._workdir("standin"), user=user)
+        self._procs.append(proc)
+        return proc
+
+    def running_standin(self, args: list[str], **kwargs: Any) -> tuple[Proc, str]:
+        proc = self.standin(args, **kwargs)
+        return proc, "http://127.0.0.1:%d" % proc.wait_listening()
+
+    def stop_all(self) -> None:
+        running = [proc for proc in self._procs if proc.popen.poll() is None]
+        for proc in running:  # signal all first: they shut down in parallel
+            proc.terminate()
+        for proc in running:
+            assert proc.stop() == 0, proc.describe()
+        for proc in self._procs:
+            proc.assert_no_secrets()
+
+
+def required(cloud: str) -> list[str]:
+    return ["Eula=accept", "Billing=" + cloud, "ApiKey=" + API_KEY]
+
+
+def make_builtin_models(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "properties.json").write_text(json.dumps({"modelId": "builtin"}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def module_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    tmp = tmp_path_factory.mktemp("module-services")
+    services = Services(tmp, make_builtin_models(tmp / "builtin-models"))
+    yield services
+    services.stop_all()
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    services = Services(tmp_path, make_builtin_models(tmp_path / "builtin-models"))
+    yield services
+    services.stop_all()
+
+
+@pytest.fixture(scope="module")
+def cloud(module_services: Services) -> str:
+    return module_services.labcloud()[1]
+
+
+@pytest.fixture(scope="module")
+def tts(module_services: Services, cloud: str) -> str:
+    return module_services.running_standin(required(cloud))[1]
+
+
+@pytest.fixture(scope="module")
+def stt(module_services: Services, cloud: str) -> str:
+    return module_services.running_standin(required(cloud), kind="speech-to-text")[1]
+
+
+# --------------------------------------------------------------------------------------------------
+# A minimal WebSocket client (RFC 6455, client side)
+
+
+class WsClient:
+    def __init__(self, sock: socket.socket, leftover: bytes) -> None:
+        self._sock = sock
+        self._buffer = leftover
+
+    @classmethod
+    def handshake(cls, base_url: str, path: str) -> tuple[int, WsClient | None]:
+        port = int(base_url.rsplit(":", 1)[1])
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        key = base64.b64encode(secrets.token_bytes(16)).decode()
+        request = (
+            "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, port, key)
+        )
+        sock.sendall(request.encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        head, _unused, rest = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        if status != 101:
+            sock.close()
+            return status, None
+        headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+        expected = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B65").encode()).digest()
+        assert headers["Sec-WebSocket-Accept"] == base64.b64encode(expected).decode()
+        return status, cls(sock, rest)
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        mask = secrets.token_bytes(4)
+        length = len(payload)
+        if length < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+        elif length < 1 << 16:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+        masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+        self._sock.sendall(header + mask + masked)
+
+    def _read(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            self._buffer += chunk
+        data, self._buffer = self._buffer[:count], self._buffer[count:]
+        return data
+
+    def recv(self) -> tuple[int, bytes]:
+        first, second = self._read(2)
+        assert not second & 0x80, "server frames must not be masked"
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self._read(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self._read(8))
+        return first & 0x0F, self._read(length)
+
+    def recv_sdk_message(self) -> tuple[dict[str, str], str]:
+        opcode, payload = self.recv()
+        assert opcode == 0x1, (opcode, payload)
+        head, _unused, body = payload.decode().partition("\r\n\r\n")
+        headers = dict(line.split(": ", 1) for line in head.split("\r\n"))
+        return headers, body
+
+    def close(self) -> None:
+        self.send(0x8, struct.pack("!H", 1000))
+        self._sock.close()
+
+
+def sdk_binary(headers: str, audio: bytes) -> bytes:
+    encoded = headers.encode()
+    return struct.pack("!H", len(encoded)) + encoded + audio
+
+
+# --------------------------------------------------------------------------------------------------
+# Arguments and settings
+
+
+def test_missing_required_setting_exits_with_reason(services: Services) -> None:
+    args = required("http://127.0.0.1:9")
+    cases = {
+        "Eula not accepted: pass Eula=accept": args[1:],
+        "Eula not accepted": [*args[1:], "Eula=decline"],
+        "Billing": [args[0], args[2]],
+        "ApiKey": args[:2],
+    }
+    procs = {reason: services.standin(case_args) for reason, case_args in cases.items()}  # started in parallel
+    for reason, proc in procs.items():
+        assert proc.wait_exit() != 0, reason
+        assert reason in proc.stderr, proc.describe()
+
+
+def test_keys_are_case_insensitive(services: Services, cloud: str) -> None:
+    _unused, url = services.running_standin(["eula=accept", "billing=" + cloud, "apikey=" + API_KEY])
+    assert get_json(url + "/status")["apiStatus"] == "Valid"
+
+
+def test_env_settings_accepted_and_args_win(services: Services, cloud: str) -> None:
+    # ASP.NET style: settings from the environment; the argument's ApiKey overrides the env's wrong one.
+    env = {"Eula": "accept", "BILLING": cloud, "ApiKey": "canary-apikey-wrong-" + API_KEY}
+    _unused, url = services.running_standin(["ApiKey=" + API_KEY], **env)
+    assert get_json(url + "/status")["apiStatus"] == "Valid"
+
+
+def test_unknown_setting_warns_and_continues(services: Services, cloud: str) -> None:
+    proc, _unused = services.running_standin([*required(cloud), "Frobnicate=" + API_KEY])
+    assert "Frobnicate" in proc.stderr
+
+
+def test_disk_logging_without_output_mount_fails(services: Services, cloud: str) -> None:
+    proc = services.standin([*required(cloud), "Logging:Disk:Format=json"])
+    assert proc.wait_exit() != 0
+    assert "Mounts:Output" in proc.stderr
+
+
+def test_disk_logging_writes_json_lines(services: Services, cloud: str, tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    services.running_standin([*required(cloud), "Logging:Disk:Format=json", "Mounts:Output=" + str(output)])
+    logs = list((output / "logs").glob("*.json"))
+    assert len(logs) == 1
+    entries = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert any("Starting speech container stand-in" in entry["message"] for entry in entries)
+
+
+def test_secrets_never_logged(services: Services, cloud: str) -> None:
+    # Request logs on (Trace), a proxy with credentials, the key in an unknown setting and in a failure.
+    args = [
+        "Eula=accept",
+        "Billing=" + cloud,
+        "ApiKey=" + API_KEY,
+        "HTTP_PROXY=http://127.0.0.1:%d" % free_closed_port(),
+        "HTTP_PROXY_CREDS=proxyuser:" + PROXY_PASSWORD,
+        "ApplicationInsights:InstrumentationKey=" + INSIGHTS_KEY,
+        "Logging:Console:LogLevel:Default=Trace",
+        "NotASetting=" + API_KEY,
+        API_KEY,
+    ]
+    proc, url = services.running_standin(args)
+    status = get_json(url + "/status")
+    assert status["apiStatus"] == "CouldNotConnect"  # the billing endpoint is up: the (dead) proxy was used
+    assert "ApiKey=***" in proc.stdout
+    assert proc.stop() == 0
+    proc.assert_no_secrets()
+    failed = services.standin(["ApiKey=" + API_KEY, "Billing=http://127.0.0.1:9"])
+    assert failed.wait_exit() != 0
+    failed.assert_no_secrets()
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+def test_standard_image_without_builtin_model_fails(services: Services, cloud: str, tmp_path: Path) -> None:
+    empty = tmp_path / "shadowing-volume"
+    empty.mkdir()
+    proc = services.standin(required(cloud), STANDIN_MODELS_DIR=str(empty))
+    assert proc.wait_exit() != 0
+    assert "Model configuration %s not found" % (empty / "properties.json") in proc.stderr
+
+
+def test_custom_model_downloaded_once_then_reused(services: Services, tmp_path: Path) -> None:
+    _unused, cloud_url = services.labcloud()
+    model_id = "model-" + secrets.token_hex(4)
+    models = tmp_path / "models"
+    models.mkdir()
+    args = [*required(cloud_url), "ModelId=" + model_id]
+    first, _unused = services.running_standin(args, kind="custom-speech-to-text", STANDIN_MODELS_DIR=str(models))
+    assert "Downloading model %s" % model_id in first.stdout
+    properties = json.loads((models / "properties.json").read_text())
+    assert properties["modelId"] == model_id and properties["downloadedAt"]
+    assert first.stop() == 0
+
+    second, _unused = services.running_standin(args, kind="custom-speech-to-text", STANDIN_MODELS_DIR=str(models))
+    assert "Using existing model %s, ModelId ignored" % model_id in second.stdout
+    assert "Downloading model" not in second.stdout
+    assert get_json(cloud_url + "/stats")["modelDownloads"] == {model_id: 1}
+
+
+def test_custom_model_needs_model_id(services: Services, cloud: str, tmp_path: Path) -> None:
+    proc = services.standin(required(cloud), kind="custom-speech-to-text", STANDIN_MODELS_DIR=str(tmp_path))
+    assert proc.wait_exit() != 0
+    assert "ModelId" in proc.stderr
+
+
+def test_custom_models_dir_not_writable(services: Services, cloud: str) -> None:
+    # The real process is non-root. As root here, run the stand-in as nobody against a root-owned
+    # directory it can read but not write (pytest's tmp_path sits below a 0700 directory, so not there).
+    user = None
+    python = sys.executable
+    if os.geteuid() == 0:
+        python = "/usr/bin/python3"  # the pyenv interpreter below /root is out of nobody's reach
+        if not os.access(python, os.X_OK):
+            pytest.skip("no system python3 the unprivileged user can run")
+        user = 65534
+    base = Path(tempfile.mkdtemp(prefix="standin-perm-"))
+    try:
+        base.chmod(0o755)
+        models = base / "models"
+        models.mkdir(mode=0o755)
+        if user is None:
+            models.chmod(0o555)
+        proc = services.standin(
+            [*required(cloud), "ModelId=m1"],
+            kind="custom-speech-to-text",
+            python=python,
+            user=user,
+            STANDIN_MODELS_DIR=str(models),
+        )
+        assert proc.wait_exit() != 0, proc.describe()
+        assert "permission denied" in proc.stderr and str(models) in proc.stderr, proc.describe()
+        assert "Traceback" not in proc.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Readiness and status
+
+
+def test_ready_503_during_warmup_then_200(services: Services, cloud: str) -> None:
+    _unused, url = services.running_standin(
+        required(cloud), STANDIN_WARMUP_SECONDS="2"
+    )  # margin for a loaded CI machine
+    assert http("GET", url + "/ready")[0] == 503
+    ssml = SSML.format(voice="en-US-AriaNeural").encode()
+    assert http("POST", url + TTS_PATH, ssml, {"Content-Type": "application/ssml+xml"})[0] == 503
+    poll(lambda: http("GET", url + "/ready")[0] == 200, 10, "/ready to turn 200")
+
+
+def test_ready_never(services: Services, cloud: str) -> None:
+    _unused, url = services.running_standin(required(cloud), kind="speech-to-text", STANDIN_WARMUP_SECONDS="never")
+    assert http("GET", url + "/ready")[0] == 503
+    assert WsClient.handshake(url, STT_PATH)[0] == 503
+
+
+def test_status_valid_invalid_could_not_connect(services: Services, cloud: str) -> None:
+    unreachable = "http://127.0.0.1:%d" % free_closed_port()
+    cases = {
+        "Valid": (cloud, API_KEY),
+        "Invalid": (cloud, "canary-apikey-wrong-" + API_KEY),
+        "CouldNotConnect": (unreachable, API_KEY),
+    }
+    procs = {
+        expected: services.standin(["Eula=accept", "Billing=" + billing, "ApiKey=" + key])
+        for expected, (billing, key) in cases.items()
+    }
+    for expected, proc in procs.items():
+        status, _unused, body = http("GET", "http://127.0.0.1:%d/status" % proc.wait_listening())
+        assert status == 200
+        document = json.loads(body)
+        assert document["apiStatus"] == expected and document["apiStatusMessage"], document
+
+
+@pytest.fixture(scope="module")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl not installed")
+    tmp = tmp_path_factory.mktemp("tls")
+    for name in ("lab", "other"):
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-keyout", str(tmp / ("%s.key" % name)), "-out", str(tmp / ("%s.crt" % name)), "-days", "2",
+                "-subj", "/CN=labcloud", "-addext", "subjectAltName=IP:127.0.0.1",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+            ],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    return {"cert": tmp / "lab.crt", "key": tmp / "lab.key", "other_ca": tmp / "other.crt"}
+
+
+def test_status_over_tls_with_lab_ca(services: Services, tls_material: dict[str, Path]) -> None:
+    _unused, cloud_url = services.labcloud(
+        LABCLOUD_CERT=str(tls_material["cert"]), LABCLOUD_KEY=str(tls_material["key"])
+    )
+    assert cloud_url.startswith("https://")
+    cases = {
+        str(tls_material["cert"]): "Valid",
+        str(tls_material["other_ca"]): "CouldNotConnect",
+        "": "Valid",  # no CA file: the stand-in's documented no-verify shortcut
+    }
+    procs = {ca_file: services.standin(required(cloud_url), STANDIN_CA_FILE=ca_file) for ca_file in cases}
+    for ca_file, proc in procs.items():
+        status = get_json("http://127.0.0.1:%d/status" % proc.wait_listening())
+        assert status["apiStatus"] == cases[ca_file], (ca_file, status)
+
+
+# --------------------------------------------------------------------------------------------------
+# Text to speech
+
+
+@pytest.mark.skipif(not HAVE_AUDIO_TOOLS, reason="espeak-ng and sox not installed")
+@pytest.mark.parametrize(
+    "output_format,rate", [("riff-8khz-16bit-mono-pcm", 8000), ("riff-24khz-16bit-mono-pcm", 24000)]
+)
+def test_tts_returns_wav_at_requested_rate(tts: str, output_format: str, rate: int) -> None:
+    headers = {"Content-Type": "application/ssml+xml", "X-Microsoft-OutputFormat": output_format}
+    status, response_headers, body = http(
+        "POST", tts + TTS_PATH, SSML.format(voice="en-US-AriaNeural").encode(), headers
+    )
+    assert status == 200, body[:200]
+    assert response_headers["Content-Type"] == "audio/wav"
+    assert body[:4] == b"RIFF" and body[8:12] == b"WAVE"
+    with wave.open(io.BytesIO(body)) as audio:
+        assert audio.getframerate() == rate
+        assert audio.getsampwidth() == 2 and audio.getnchannels() == 1
+        assert audio.getnframes() / rate > 1.0  # a spoken sentence, not a blip
+
+
+def test_tts_wrong_voice_is_rejected(tts: str) -> None:
+    body = SSML.format(voice="en-US-GuyNeural").encode()
+    status, _unused, answer = http("POST", tts + TTS_PATH, body, {"Content-Type": "application/ssml+xml"})
+    assert (status, answer) == (400, b"Voice doesn't match")
+
+
+@pytest.mark.skipif(not HAVE_AUDIO_TOOLS, reason="espeak-ng and sox not installed")
+def test_tts_accepts_long_voice_name(tts: str) -> None:
+    body = SSML.format(voice="Microsoft Server Speech Text to Speech Voice (en-US, AriaNeural)").encode()
+    status, headers, _unused = http("POST", tts + TTS_PATH, body, {"Content-Type": "application/ssml+xml"})
+    assert (status, headers["Content-Type"]) == (200, "audio/wav")
+
+
+def test_ssml_voice_names_match_catalog() -> None:
+    """The stand-in derives voice names like the catalog does (it cannot import it inside its image)."""
+    catalog = load_module("speechops_catalog", ROOT / "plugins" / "module_utils" / "_catalog.py")
+    standin = load_module("speechops_standin", STANDIN)
+    for locale, voice in (
+        ("en-us", "arianeural"),
+        ("en-us", "jessarus"),
+        ("en-us", "guy24krus"),
+        ("zh-hans-cn", "XiaoxiaoNeural"),
+    ):
+        identity = standin.Identity("neural-text-to-speech", "3.1.0", locale, voice)
+        assert identity.ssml_voice == catalog.ssml_voice_name(locale, voice)
+
+
+def test_tts_unknown_output_format_is_rejected(tts: str) -> None:
+    headers = {"Content-Type": "application/ssml+xml", "X-Microsoft-OutputFormat": "audio-48khz-192kbitrate-mono-mp3"}
+    assert http("POST", tts + TTS_PATH, SSML.format(voice="en-US-AriaNeural").encode(), headers)[0] == 400
+
+
+def test_home_and_swagger(tts: str) -> None:
+    status, headers, body = http("GET", tts + "/")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"neural-text-to-speech" in body
+    assert TTS_PATH in get_json(tts + "/swagger")["paths"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Speech to text
+
+
+def test_stt_rest_post_is_404(stt: str) -> None:
+    assert http("POST", stt + STT_PATH, b"audio", {"Content-Type": "audio/wav"})[0] == 404
+
+
+def test_stt_websocket_unknown_path_is_404(stt: str) -> None:
+    assert WsClient.handshake(stt, "/speech/recognition/nonsense/cognitiveservices/v1")[0] == 404
+
+
+def test_stt_websocket_sdk_style_turn(stt: str) -> None:
+    status, client = WsClient.handshake(stt, STT_PATH + "?language=en-US&format=simple")
+    assert status == 101 and client is not None
+    request_id = secrets.token_hex(16).upper()
+    client.send(0x1, ("Path: speech.config\r\nX-RequestId: %s\r\n\r\n{}" % request_id).encode())
+    audio = secrets.token_bytes(32000)
+    client.send(0x2, sdk_binary("Path: audio\r\nX-RequestId: %s\r\n" % request_id, audio))
+    client.send(0x2, sdk_binary("Path: audio\r\nX-RequestId: %s\r\n" % request_id, b""))  # end of audio
+    paths = []
+    for _unused in range(3):
+        headers, body = client.recv_sdk_message()
+        assert headers["X-RequestId"] == request_id
+        assert headers["Content-Type"] == "application/json; charset=utf-8"
+        paths.append(headers["Path"])
+        if headers["Path"] == "speech.phrase":
+            phrase = json.loads(body)
+    assert paths == ["turn.start", "speech.phrase", "turn.end"]
+    assert phrase["RecognitionStatus"] == "Success"
+    assert "32000 bytes" in phrase["DisplayText"]
+    assert phrase["Duration"] == 10_000_000  # 1 s of 16 kHz 16-bit mono
+    client.close()
+
+
+def test_stt_websocket_raw_audio_and_ping(stt: str) -> None:
+    _unused, client = WsClient.handshake(stt, "/speech/recognition/interactive/cognitiveservices/v1")
+    assert client is not None
+    client.send(0x9, b"hi")
+    assert client.recv() == (0xA, b"hi")
+    client.send(0x2, b"\x00\x01" * 500)  # plain audio, no SDK framing: answered after a quiet period
+    paths = [client.recv_sdk_message()[0]["Path"] for _unused in range(3)]
+    assert paths == ["turn.start", "speech.phrase", "turn.end"]
+    client.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# Language detection and disconnected mode
+
+
+def test_language_detection(services: Services, cloud: str) -> None:
+    _unused, url = services.running_standin(required(cloud), kind="language-detection")
+    status, _unused, body = http(
+        "POST", url + "/speech/languagedetection/cognitiveservices/v1?candidates=de-DE,en-US", b"\x00" * 3200
+    )
+    assert status == 200
+    assert json.loads(body)["PrimaryLanguage"]["Language"] == "de-DE"
+
+
+def test_disconnected_license_download_then_offline_start(services: Services, cloud: str, tmp_path: Path) -> None:
+    license_dir, output = tmp_path / "license", tmp_path / "output"
+    download = services.standin([*required(cloud), "DownloadLicense=True", "Mounts:License=" + str(license_dir)])
+    assert download.wait_exit() == 0, download.describe()
+    assert list(license_dir.glob("*.license.json"))
+
+    offline = ["Eula=accept", "Mounts:License=" + str(license_dir), "Mounts:Output=" + str(output)]
+    _unused, url = services.running_standin(offline)
+    assert get_json(url + "/status")["apiStatus"] == "Valid"
+
+    upgraded = services.standin(offline, SPEECH_VERSION="3.2.0")
+    assert upgraded.wait_exit() != 0
+    assert "download the license again" in upgraded.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# Lab cloud and shutdown
+
+
+def test_labcloud_endpoints(services: Services, tmp_path: Path) -> None:
+    keys_file = tmp_path / "keys"
+    keys_file.write_text("# lab keys\nfile-key-1, file-key-2\n")
+    proc, url = services.labcloud(LABCLOUD_API_KEYS_FILE=str(keys_file))
+    assert get_json(url + "/healthz") == {"status": "ok"}
+    assert http("GET", url + "/models/bad_id!")[0] == 404
+    assert http("POST", url + "/billing/validate", b"not json", {"Content-Type": "application/json"})[0] == 400
+    for key, valid in ((API_KEY, True), ("file-key-2", True), ("nope", False)):
+        body = json.dumps({"apiKey": key}).encode()
+        status, _unused, answer = http("POST", url + "/billing/validate", body, {"Content-Type": "application/json"})
+        assert (status, json.loads(answer)) == (200, {"valid": valid})
+    stats = get_json(url + "/stats")
+    assert (stats["validations"], stats["validationsValid"]) == (3, 2)
+    fingerprint = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
+    assert fingerprint in proc.stdout and API_KEY not in proc.stdout + proc.stderr
+
+
+def test_sigterm_exits_zero_quickly(services: Services) -> None:
+    proc, url = services.running_standin(required("http://127.0.0.1:9"), kind="speech-to-text")
+    _unused, client = WsClient.handshake(url, STT_PATH)  # an open WebSocket must not hold up shutdown
+    started = time.monotonic()
+    assert proc.stop() == 0
+    assert time.monotonic() - started < 1.0
+    assert client is not None
