@@ -76,7 +76,10 @@ def require_docker_sdk(module: Any) -> None:
 
 
 def docker_client(docker_host: str, timeout: int) -> Any:
-    """A low-level APIClient: no per-object inspect round trips, which the high-level client makes."""
+    """A low-level APIClient: no per-object inspect round trips, which the high-level client makes.
+
+    version="auto" asks the engine for its API version once; that call also proves the engine answers.
+    """
     return docker.APIClient(base_url=docker_host, version="auto", timeout=timeout)
 
 

@@ -206,7 +206,6 @@ def run_registry_login(module: Any) -> None:
             if not module.check_mode:
                 try:
                     client = docker_client(params["docker_host"], params["timeout"])
-                    client.version()
                 except (DockerException, OSError) as exc:
                     module.fail_json(msg=engine_error(exc, params["docker_host"]))
                 try:

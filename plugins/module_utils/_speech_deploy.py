@@ -483,7 +483,6 @@ def run_speech_containers(module: Any) -> None:
         )
     try:
         client = docker_client(params["docker_host"], params["timeout"])
-        client.version()
     except (DockerException, OSError) as exc:
         module.fail_json(msg=engine_error(exc, params["docker_host"]))
     try:
