@@ -14,6 +14,7 @@ from typing import Any
 from ansible.module_utils.basic import missing_required_lib
 
 __all__ = [
+    "DOCKER_ENGINE_ARGUMENT_SPEC",
     "DOCKER_SDK_MIN_VERSION",
     "APIError",
     "DockerException",
@@ -25,6 +26,11 @@ __all__ = [
 
 DOCKER_SDK_MIN_VERSION = "5.0.0"
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# The options of doc_fragments/docker_engine.py, for every module's argument_spec.
+DOCKER_ENGINE_ARGUMENT_SPEC = dict(
+    docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, aliases=["docker_url"]),
+    timeout=dict(type="int", default=60),
+)
 
 
 class _DockerSdkMissing(Exception):

@@ -226,6 +226,7 @@ unmet:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import KINDS
+from ansible_collections.speechops.edge.plugins.module_utils._docker_api import DOCKER_ENGINE_ARGUMENT_SPEC
 from ansible_collections.speechops.edge.plugins.module_utils._host_check import run_host_check
 
 
@@ -250,8 +251,7 @@ def main() -> None:
             cpuinfo_path=dict(type="path", default="/proc/cpuinfo"),
             meminfo_path=dict(type="path", default="/proc/meminfo"),
             cgroup_root=dict(type="path", default="/sys/fs/cgroup"),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
+            **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )

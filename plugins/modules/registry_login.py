@@ -114,6 +114,7 @@ ca_changed:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.speechops.edge.plugins.module_utils._docker_api import DOCKER_ENGINE_ARGUMENT_SPEC
 from ansible_collections.speechops.edge.plugins.module_utils._registry_login import run_registry_login
 
 
@@ -127,8 +128,7 @@ def main() -> None:
             reauthorize=dict(type="bool", default=False),
             ca_cert=dict(type="str"),
             config_path=dict(type="path"),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
+            **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         required_if=[("state", "present", ("username", "password"))],
         supports_check_mode=True,

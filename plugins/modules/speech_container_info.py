@@ -166,6 +166,7 @@ containers:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.speechops.edge.plugins.module_utils._docker_api import DOCKER_ENGINE_ARGUMENT_SPEC
 from ansible_collections.speechops.edge.plugins.module_utils._speech_info import run_speech_container_info
 
 
@@ -175,8 +176,7 @@ def main() -> None:
             names=dict(type="list", elements="str", default=[]),
             probe=dict(type="bool", default=True),
             probe_timeout=dict(type="float", default=3.0),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
+            **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )

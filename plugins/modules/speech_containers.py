@@ -367,6 +367,7 @@ directories:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.speechops.edge.plugins.module_utils._docker_api import DOCKER_ENGINE_ARGUMENT_SPEC
 from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import run_speech_containers
 
 CONTAINER_OPTIONS = dict(
@@ -420,8 +421,7 @@ def main() -> None:
             prune=dict(type="bool", default=False),
             pull=dict(type="str", choices=["missing", "always"], default="missing"),
             probe=dict(type="bool", default=True),
-            docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"]),
-            timeout=dict(type="int", default=60),
+            **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,
     )
