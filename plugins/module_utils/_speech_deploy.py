@@ -137,9 +137,20 @@ def _port_taken_by_process(bind_address: str, port: int) -> bool:
     return False
 
 
-def check_host_conflicts(desired: list[DesiredContainer], state: HostState) -> list[str]:
+def _removed_by_run(desired: list[DesiredContainer], state: HostState, prune: bool) -> set[str]:
+    """Docker names of the managed containers this run removes (state=absent, prune), whose ports it frees."""
+    wanted = {item.name: item for item in desired}
+    return {
+        existing.name
+        for name, existing in state.managed().items()
+        if (name in wanted and wanted[name].state == "absent") or (prune and name not in wanted)
+    }
+
+
+def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prune: bool = False) -> list[str]:
     """Problems only the host can reveal: foreign containers with our names, ports already taken."""
     problems = []
+    freed = _removed_by_run(desired, state, prune)
     for index, item in enumerate(desired):
         where = "containers[%d] (%s)" % (index, item.name)
         existing = state.by_name.get(item.name)
@@ -150,7 +161,7 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState) -> l
             )
         if item.state == "absent":
             continue
-        ours = {item.name, item.name + PREVIOUS_SUFFIX}
+        ours = {item.name, item.name + PREVIOUS_SUFFIX} | freed
         holders = [holder.name for holder in _port_holders(state, item.host_port) if holder.name not in ours]
         if holders:
             problems.append(
@@ -328,7 +339,8 @@ class Deployer:
     def apply(self, plans: list[Plan], image_ids: dict[str, str]) -> list[str]:
         started: dict[str, tuple[DesiredContainer, str]] = {}
         previous: dict[str, Existing] = {}
-        for plan in plans:
+        # Removals and stops first: they free the host ports that new containers may take over.
+        for plan in sorted(plans, key=lambda plan: {"remove": 0, "stop": 1}.get(plan.action, 2)):
             item, existing = plan.desired, plan.existing
             if plan.action == "remove" and existing:
                 self.remove(existing.id)
@@ -454,7 +466,7 @@ def deploy(
         state = HostState(client)
     except (DockerException, OSError) as exc:
         raise DeployError("cannot read the host's containers: %s" % exc) from None
-    problems = check_host_conflicts(desired, state)
+    problems = check_host_conflicts(desired, state, prune)
     if problems:
         raise DeployError("invalid containers (nothing was changed): " + "; ".join(problems), problems=problems)
     deployer = Deployer(client, desired, check_mode)

@@ -23,7 +23,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     CatalogError,
@@ -79,7 +79,7 @@ def _audio_message(request_id: str, chunk: bytes) -> bytes:
 
 
 def _parse_text_message(text: str) -> tuple[dict[str, str], Any]:
-    head, _, body = text.partition("\r\n\r\n")
+    head, _sep, body = text.partition("\r\n\r\n")
     headers = {}
     for line in head.split("\r\n"):
         name, sep, value = line.partition(":")
@@ -99,19 +99,18 @@ def websocket_session(url: str, audio: bytes, timeout: float) -> dict[str, Any]:
     and language (when the service said), and an error when the session did not complete.
     """
     result: dict[str, Any] = {"url": url, "accepted": False, "paths": [], "text": None, "language": None, "error": None}
-    parsed_host, _, rest = url.partition("://")[2].partition("/")
-    host, _, port_text = parsed_host.rpartition(":")
-    host = host.strip("[]") or "127.0.0.1"
-    path = "/" + rest
+    parsed = urlparse(url)
+    host = parsed.hostname or "127.0.0.1"
+    path = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
     key = base64.b64encode(os.urandom(16)).decode()
     deadline = time.monotonic() + timeout
     try:
-        with socket.create_connection((host, int(port_text or 80)), timeout=timeout) as sock:
+        with socket.create_connection((host, parsed.port or 80), timeout=timeout) as sock:
             sock.sendall(
                 (
                     "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                    "X-ConnectionId: %s\r\n\r\n" % (path, parsed_host, key, uuid.uuid4().hex.upper())
+                    "X-ConnectionId: %s\r\n\r\n" % (path, parsed.netloc, key, uuid.uuid4().hex.upper())
                 ).encode("ascii")
             )
             reader = sock.makefile("rb")

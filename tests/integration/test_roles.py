@@ -1,0 +1,256 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The roles and playbooks against the lab, through the collection's own playbooks.
+
+The fleet is tests/integration/roles/inventory (a declaration for the lab's edge1..edge3); every test
+changes one thing through roles_it_* extra vars and leaves the default fleet deployed behind it.
+Rhythm: deploy -> rerun (changed=0 everywhere) -> change one thing (only that host changes) -> assert on
+the hosts. Runs only when the lab is up (.lab/lab.json), like the other lab tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_DIR = Path(os.environ.get("SPEECHOPS_LAB_DIR", REPO / ".lab"))
+ROLES_INVENTORY = Path(__file__).resolve().parent / "roles" / "inventory"
+HOSTS = ("edge1", "edge2", "edge3")
+RECAP_RE = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)\s+"
+    r"failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
+TTS_RECORD = "/etc/speechops/tts-en-us-arianeural.yml"
+
+
+@dataclass
+class Run:
+    returncode: int
+    output: str
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        return {
+            match["host"]: {key: int(match[key]) for key in ("ok", "changed", "unreachable", "failed")}
+            for match in RECAP_RE.finditer(self.output)
+        }
+
+    def assert_ok(self) -> None:
+        assert self.returncode == 0, self.output[-8000:]
+
+    def changed(self, host: str) -> int:
+        return self.recap.get(host, {}).get("changed", 0)
+
+
+class Fleet:
+    def __init__(self, collections_path: Path, workdir: Path) -> None:
+        self.workdir = workdir
+        bin_dir = Path(sys.executable).parent
+        self.ansible_playbook = str(bin_dir / "ansible-playbook")
+        self.ansible = str(bin_dir / "ansible")
+        self.env = dict(
+            os.environ,
+            ANSIBLE_COLLECTIONS_PATH=str(collections_path),
+            ANSIBLE_HOST_KEY_CHECKING="False",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_RETRY_FILES_ENABLED="False",
+            PATH="%s:%s" % (bin_dir, os.environ.get("PATH", "")),
+        )
+        self.inventory = ["-i", str(LAB_DIR / "inventory.yml"), "-i", str(ROLES_INVENTORY)]
+        self.counter = 0
+
+    def _vars_file(self, extra_vars: dict[str, Any]) -> str:
+        # A file, not the command line: secrets must not show in the process list.
+        self.counter += 1
+        path = self.workdir / ("extra-%d.json" % self.counter)
+        path.write_text(json.dumps(extra_vars))
+        path.chmod(0o600)
+        return "@%s" % path
+
+    def playbook(self, name: str, extra_vars: dict[str, Any] | None = None, verbosity: int = 0) -> Run:
+        command = [self.ansible_playbook, *self.inventory, "speechops.edge.%s" % name]
+        if extra_vars:
+            command += ["-e", self._vars_file(extra_vars)]
+        if verbosity:
+            command.append("-" + "v" * verbosity)
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=self.env, cwd=self.workdir, timeout=900, check=False
+        )
+        return Run(done.returncode, done.stdout + done.stderr)
+
+    def adhoc(self, pattern: str, module: str, args: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+        """host -> module result (ansible --tree writes one JSON file per host)."""
+        self.counter += 1
+        tree = self.workdir / ("tree-%d" % self.counter)
+        command = [self.ansible, *self.inventory, pattern, "-m", module, "--tree", str(tree)]
+        if args:
+            command += ["-a", json.dumps(args)]
+        subprocess.run(command, capture_output=True, text=True, env=self.env, timeout=300, check=False)
+        return {path.name: json.loads(path.read_text()) for path in tree.iterdir()} if tree.exists() else {}
+
+    def containers(self, host: str) -> dict[str, dict[str, Any]]:
+        result = self.adhoc(host, "speechops.edge.speech_container_info")[host]
+        assert not result.get("failed"), result
+        return {entry["name"]: entry for entry in result["containers"]}
+
+    def read(self, host: str, path: str) -> str | None:
+        result = self.adhoc(host, "ansible.builtin.slurp", {"src": path})[host]
+        if result.get("failed") or "content" not in result:
+            return None
+        return base64.b64decode(result["content"]).decode()
+
+    def records(self) -> dict[str, dict[str, str]]:
+        """host -> {path: content} of every record on the fleet."""
+        found = self.adhoc("edge", "ansible.builtin.find", {"paths": "/etc/speechops", "patterns": "*.yml"})
+        return {
+            host: {item["path"]: self.read(host, item["path"]) or "" for item in result.get("files", [])}
+            for host, result in found.items()
+        }
+
+
+@pytest.fixture(scope="module")
+def fleet(lab: dict, collections_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    fleet = Fleet(collections_path, tmp_path_factory.mktemp("roles"))
+    yield fleet
+    fleet.playbook("remove", {"speech_remove_models": True})
+
+
+def test_deploy_rerun_change_one_thing(fleet: Fleet) -> None:
+    fleet.playbook("deploy").assert_ok()
+
+    again = fleet.playbook("deploy")
+    again.assert_ok()
+    assert {host: again.changed(host) for host in HOSTS} == dict.fromkeys(HOSTS, 0), again.output[-4000:]
+    assert "0 rolled out, 0 failed" in again.output
+
+    before = {name: entry["id"] for name, entry in fleet.containers("edge1").items()}
+    moved = fleet.playbook("deploy", {"roles_it_tts_port": 5005})
+    moved.assert_ok()
+    assert moved.changed("edge2") > 0
+    assert moved.changed("edge1") == 0 and moved.changed("edge3") == 0, moved.output[-4000:]
+    assert {name: entry["id"] for name, entry in fleet.containers("edge1").items()} == before
+
+    tts = fleet.containers("edge2")["tts-en-us-arianeural"]
+    assert (tts["host_port"], tts["ready"], tts["api_status"]) == (5005, True, "Valid")
+    record = fleet.read("edge2", TTS_RECORD)
+    assert record is not None
+    assert "host_port: 5005" in record
+    assert "--publish 0.0.0.0:5005:5000" in record
+    assert "'ApiKey=********'" in record
+    assert record.startswith("#")
+
+    settled = fleet.playbook("deploy", {"roles_it_tts_port": 5005})
+    settled.assert_ok()
+    assert all(settled.changed(host) == 0 for host in HOSTS), settled.output[-4000:]
+
+
+def test_removed_container_loses_its_record(fleet: Fleet) -> None:
+    fleet.playbook("deploy").assert_ok()
+    assert fleet.read("edge3", "/etc/speechops/stt-de-de.yml") is not None
+
+    only_ld = [{"kind": "language-detection", "version": "1.12.0", "preview": True}]
+    fleet.playbook("deploy", {"roles_it_edge3_containers": only_ld}).assert_ok()
+    assert set(fleet.containers("edge3")) == {"langdetect"}
+    assert fleet.read("edge3", "/etc/speechops/stt-de-de.yml") is None
+    assert fleet.read("edge3", "/etc/speechops/langdetect.yml") is not None
+
+    fleet.playbook("deploy").assert_ok()
+    assert set(fleet.containers("edge3")) == {"langdetect", "stt-de-de"}
+
+
+def test_failed_preflight_changes_no_host(fleet: Fleet) -> None:
+    fleet.playbook("deploy").assert_ok()
+    before = {name: entry["id"] for name, entry in fleet.containers("edge1").items()}
+    # edge2 cannot hold 512 GiB; edge1 would upgrade speech-to-text if the rollout started.
+    bad = {"roles_it_tts_memory": "512g", "roles_it_stt_version": "3.11.0"}
+
+    run = fleet.playbook("deploy", bad)
+    assert run.returncode != 0
+    assert "Plan or preflight failed on edge2" in run.output and "no host was changed" in run.output
+    assert "memory" in run.output
+    assert {name: entry["id"] for name, entry in fleet.containers("edge1").items()} == before
+
+    report = fleet.playbook("preflight", bad)
+    assert report.returncode != 0
+    assert "edge2: NOT OK" in report.output and "unmet:" in report.output
+    assert "edge1: OK" in report.output and "stt-en-us: replaced" in report.output
+
+    partial = fleet.playbook("deploy", dict(bad, speech_allow_partial=True))
+    assert partial.returncode != 0  # edge2 still failed
+    assert fleet.containers("edge1")["stt-en-us"]["version"] == "3.11.0"
+
+    fleet.playbook("deploy").assert_ok()
+    assert fleet.containers("edge1")["stt-en-us"]["version"] == "3.12.0"
+
+
+def test_status_table_and_reports(fleet: Fleet) -> None:
+    fleet.playbook("deploy").assert_ok()
+    html = fleet.workdir / "fleet.html"
+    run = fleet.playbook("status", {"speech_status_report": str(html), "speech_status_check": True})
+    run.assert_ok()
+    assert re.search(r"host\s+container\s+kind\s+version\s+port\s+ready\s+billing\s+check", run.output)
+    assert re.search(
+        r"edge2\s+tts-en-us-arianeural\s+neural-text-to-speech\s+3\.1\.0\s+5000\s+yes\s+Valid\s+ok", run.output
+    )
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + 5
+    assert "FAILED" not in page
+
+    markdown = fleet.workdir / "speech-status.md"
+    fleet.playbook("status").assert_ok()  # default report name, relative to the working directory
+    table = markdown.read_text()
+    assert "| host | container | kind | version | port | ready | billing |" in table
+    assert len(re.findall(r"\| yes \| Valid \|", table)) == 5
+
+
+def test_canaries_never_show(fleet: Fleet, lab: dict) -> None:
+    fleet.playbook("deploy").assert_ok()
+    canary_key = "CANARY-APIKEY-" + secrets.token_hex(8)
+    canary_password = "CANARY-PASSWORD-" + secrets.token_hex(8)
+
+    # A registry password the registry rejects: the login of the first batch fails, the rollout stops.
+    login = fleet.playbook(
+        "deploy", {"roles_it_registry_password": canary_password, "speech_rollout_always": True}, verbosity=4
+    )
+    assert login.returncode != 0
+    assert "rejected the credentials" in login.output
+
+    # An API key the billing endpoint rejects: every container would be replaced; the first batch's new
+    # containers report Invalid, are removed, the old ones serve again and the rollout stops.
+    key = fleet.playbook("deploy", {"roles_it_api_key": canary_key}, verbosity=4)
+    assert key.returncode != 0
+    assert "apiStatus Invalid" in key.output
+    assert "the previous container was restored and serves again" in key.output
+
+    for run in (login, key):
+        for secret in (canary_key, canary_password, lab["api_key"], lab["registry_password"]):
+            assert secret not in run.output
+        assert "CANARY-" not in run.output
+
+    records = fleet.records()
+    assert set(records) == set(HOSTS) and all(records.values())
+    for host, files in records.items():
+        for path, content in files.items():
+            assert "ApiKey=********" in content, (host, path)
+            for secret in (canary_key, canary_password, lab["api_key"], lab["registry_password"]):
+                assert secret not in content, (host, path)
+
+    serving = fleet.playbook("deploy")
+    serving.assert_ok()
+    assert all(entry["api_status"] == "Valid" for host in HOSTS for entry in fleet.containers(host).values())
