@@ -32,8 +32,8 @@ lab-up: venv
 lab-down: venv
 	$(VENV_BIN)/python lab/speechlab.py down
 
-demo: venv  ## placeholder until playbooks/ exist: bring the lab up
-	$(VENV_BIN)/python lab/speechlab.py up
+demo:  ## the main job: lab up, example fleet deployed, status table, demo-output/hello.wav
+	scripts/demo.sh
 
 clean:  ## remove build outputs and caches (keeps .venv and the lab; `make lab-down` for that)
 	rm -rf build tests/output .pytest_cache .ruff_cache speechops-edge-*.tar.gz
