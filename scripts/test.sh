@@ -134,8 +134,8 @@ stage_lab() {
         trap 'rc=$?; log "--- python3 lab/speechlab.py down"; python3 lab/speechlab.py down || rc=1; exit "$rc"' EXIT
         trap 'exit 130' INT
         trap 'exit 143' TERM
-        log "--- python3 lab/speechlab.py up"
-        python3 lab/speechlab.py up || exit 1
+        log "--- python3 lab/speechlab.py up --failure-hosts"
+        python3 lab/speechlab.py up --failure-hosts || exit 1
         rc=0
         mapfile -t dirs < <(existing tests/lab tests/integration)
         if ((${#dirs[@]})); then

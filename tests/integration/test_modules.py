@@ -35,3 +35,9 @@ def test_failures_leave_the_service_serving_and_secrets_unseen(run_playbook, lab
     for secret in (canary_key, canary_password, lab["api_key"], lab["registry_password"]):
         assert secret not in run.output
     assert "CANARY-" not in run.output
+
+
+def test_host_check_on_real_hosts(run_playbook, lab: dict) -> None:
+    if not any(host["group"] == "edge_failure" for host in lab["hosts"]):
+        pytest.fail("the lab has no failure hosts: python3 lab/speechlab.py up --failure-hosts")
+    run_playbook("host_check.yml").assert_ok()
