@@ -48,10 +48,10 @@ def main() -> None:
             "@%s" % vars_file,
         ]
         ping = ["ansible", "-i", LAB_INVENTORY, args.host, "-m", "ansible.builtin.ping"]
-        first = timed(playbook, env)[0]  # converges (creates the containers on a fresh host)
+        first = timed(playbook, env)[0]  # logs in and converges (creates the containers on a fresh host)
         reruns, pings = [], []
         for _run in range(args.runs):
-            elapsed, output = timed(playbook, env)
+            elapsed, output = timed([*playbook, "--skip-tags", "login"], env)
             assert_unchanged(output)
             reruns.append(elapsed)
             pings.append(timed(ping, env)[0])
