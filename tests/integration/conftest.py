@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from ansible_env import ansible_environment, write_vars_file
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("SPEECHOPS_LAB_DIR", REPO / ".lab"))
@@ -53,25 +54,20 @@ def run_playbook(lab: dict, collections_path: Path, tmp_path_factory: pytest.Tem
     def run(playbook: str, extra_vars: dict | None = None, verbosity: int = 0, limit: str | None = None) -> PlaybookRun:
         command = [str(bin_dir / "ansible-playbook"), "-i", str(LAB_DIR / "inventory.yml"), str(PLAYBOOKS / playbook)]
         if extra_vars:
-            # A file, not the command line: secrets must not show in the process list.
-            vars_file = tmp_path_factory.mktemp("vars") / "extra.json"
-            vars_file.write_text(json.dumps(extra_vars))
-            vars_file.chmod(0o600)
-            command += ["-e", "@%s" % vars_file]
+            command += ["-e", write_vars_file(tmp_path_factory.mktemp("vars") / "extra.json", extra_vars)]
         if verbosity:
             command.append("-" + "v" * verbosity)
         if limit:
             command += ["--limit", limit]
-        env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=str(collections_path),
-            ANSIBLE_HOST_KEY_CHECKING="False",
-            ANSIBLE_FORCE_COLOR="0",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="False",
-            PATH="%s:%s" % (bin_dir, os.environ.get("PATH", "")),
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=ansible_environment(collections_path),
+            cwd=REPO,
+            timeout=900,
+            check=False,
         )
-        completed = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO, timeout=900, check=False)
         return PlaybookRun(completed.returncode, completed.stdout + completed.stderr)
 
     return run

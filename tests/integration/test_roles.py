@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ansible_env import ansible_environment, write_vars_file
 
 pytestmark = pytest.mark.lab
 
@@ -63,25 +64,13 @@ class Fleet:
         bin_dir = Path(sys.executable).parent
         self.ansible_playbook = str(bin_dir / "ansible-playbook")
         self.ansible = str(bin_dir / "ansible")
-        self.env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=str(collections_path),
-            ANSIBLE_HOST_KEY_CHECKING="False",
-            ANSIBLE_FORCE_COLOR="0",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="False",
-            PATH="%s:%s" % (bin_dir, os.environ.get("PATH", "")),
-        )
+        self.env = ansible_environment(collections_path)
         self.inventory = ["-i", str(LAB_DIR / "inventory.yml"), "-i", str(ROLES_INVENTORY)]
         self.counter = 0
 
     def _vars_file(self, extra_vars: dict[str, Any]) -> str:
-        # A file, not the command line: secrets must not show in the process list.
         self.counter += 1
-        path = self.workdir / ("extra-%d.json" % self.counter)
-        path.write_text(json.dumps(extra_vars))
-        path.chmod(0o600)
-        return "@%s" % path
+        return write_vars_file(self.workdir / ("extra-%d.json" % self.counter), extra_vars)
 
     def playbook(self, name: str, extra_vars: dict[str, Any] | None = None, verbosity: int = 0) -> Run:
         command = [self.ansible_playbook, *self.inventory, "speechops.edge.%s" % name]
