@@ -15,6 +15,9 @@ description:
     with its field path, the bad value and the fix.
   - A container whose config-hash label matches the rendered settings and image ID is unchanged; an unchanged
     host costs one container list and one image list from the engine.
+  - Those two lists are read with the Python standard library (for C(unix://) and C(tcp://) engines); the Docker
+    SDK for Python is imported only when something changes, so a run that changes nothing (and check mode) also
+    works without it.
   - Pulls every needed image before it stops anything, so a registry outage leaves running containers untouched.
   - A replaced container is stopped and kept (renamed) until the new one answers C(/ready) and C(/status) says
     C(Valid); otherwise the new one is removed, the previous one is started again and the task fails with the
