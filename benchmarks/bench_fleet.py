@@ -1,0 +1,391 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Benchmark: the deploy playbook on fleets of 3 and 6 lab hosts with 3 speech containers each (issue 6).
+
+Usage (lab up with 6 hosts, .venv/bin on PATH):
+    python3 lab/speechlab.py up --hosts 6
+    pip install -r requirements/benchmark.txt      # matplotlib, for the chart only
+    python benchmarks/bench_fleet.py [--runs 3] [--reruns 3] [--fleets 3,6]
+
+Per fleet and run, in one process so ratios hold on a noisy machine:
+  1. fresh converge of speechops.edge.deploy (containers and images removed from the hosts first);
+  2. idempotent reruns of deploy (changed=0 asserted), interleaved with 3. `ansible -m ping` on the same hosts;
+  4. an upgrade of speech-to-text (3.11.0 -> 3.12.0) while the controller polls every host's port every 50 ms:
+     gap = last answer of the old version to the first good answer of the new one (the stand-in's /swagger
+     names its version); next to it the new container's own warm-up (STANDIN_WARMUP_SECONDS, lab default 2 s);
+  5. module invocations per host in an idempotent run (callback_plugins/speechops_count.py) and Docker API calls
+     per host (the edge hosts' dockerd debug log, switched on by SIGHUP and restored afterwards);
+  6. bytes pulled from the lab registry per rollout (blob GETs in the registry's access log).
+Medians go to benchmarks/results/fleet.md and fleet.png, and the table is printed. Only lab addresses are polled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchlib import LAB_DIR, LAB_INVENTORY, REPO, ansible_environment, assert_unchanged, median, timed
+
+RESULTS = REPO / "benchmarks" / "results"
+CALLBACKS = REPO / "benchmarks" / "callback_plugins"
+LAB_NET = "172.30.57."
+REGISTRY_CONTAINER = "speechops-lab-registry"
+OLD_STT, NEW_STT = "3.11.0", "3.12.0"
+STT_PORT = 5000
+# lab/speechlab.py bakes STANDIN_WARMUP_SECONDS="" into the lab's tags: the stand-in's default applies.
+STANDIN_DEFAULT_WARMUP = 2.0
+POLL_SECONDS = 0.05
+COMMAND_DEADLINE = 900
+
+GROUP_VARS = (
+    """\
+# Written by benchmarks/bench_fleet.py: the lab's mapping (as examples/lab/group_vars/edge.yml) and
+# 3 speech containers on every edge host.
+speech_eula: accept
+speech_billing: "{{ speechops_lab_billing }}"
+speech_api_key: "{{ speechops_lab_api_key }}"
+speech_registry: "{{ speechops_lab_registry }}"
+speech_registry_username: "{{ speechops_lab_registry_username }}"
+speech_registry_password: "{{ speechops_lab_registry_password }}"
+speech_registry_ca_file: "{{ speechops_lab_ca_file }}"
+speech_container_defaults:
+  cpus: 0.25
+  memory: 256m
+speech_allow_below_minimum: true
+bench_stt_version: "%s"
+speech_containers:
+  - kind: speech-to-text
+    version: "{{ bench_stt_version }}"
+    locale: en-US
+  - kind: neural-text-to-speech
+    version: 3.1.0
+    locale: en-US
+    voice: AriaNeural
+  - kind: language-detection
+    version: 1.12.0
+    preview: true
+"""
+    % OLD_STT
+)
+
+
+def write_inventory(directory: Path, hosts: dict[str, str], fleets: list[int]) -> None:
+    (directory / "group_vars").mkdir(parents=True)
+    (directory / "group_vars" / "edge.yml").write_text(GROUP_VARS)
+    names = sorted(hosts, key=lambda name: int(name.removeprefix("edge")))
+    groups = {"bench_%d" % size: {"hosts": dict.fromkeys(names[:size])} for size in fleets}
+    (directory / "fleets.yml").write_text(json.dumps({"all": {"children": groups}}, indent=1))
+
+
+def lab_hosts() -> dict[str, str]:
+    """edge1..edgeN of the lab inventory and their addresses (only lab addresses)."""
+    text = Path(LAB_INVENTORY).read_text()
+    hosts = dict(re.findall(r"^\s+(edge\d+):\n\s+ansible_host: \"([0-9.]+)\"", text, re.M))
+    if any(not address.startswith(LAB_NET) for address in hosts.values()):
+        raise SystemExit("the lab inventory names a host outside %s0/24" % LAB_NET)
+    return hosts
+
+
+class Runner:
+    def __init__(self, env: dict[str, str], inventory: Path) -> None:
+        self.env = env
+        self.inventories = ["-i", LAB_INVENTORY, "-i", str(inventory)]
+
+    def deploy(self, fleet: str, *extra: str) -> tuple[float, str]:
+        command = ["ansible-playbook", *self.inventories, "speechops.edge.deploy", "--limit", fleet, *extra]
+        return timed(command, self.env)
+
+    def ping(self, fleet: str) -> float:
+        return timed(["ansible", *self.inventories, fleet, "-m", "ansible.builtin.ping"], self.env)[0]
+
+    def shell(self, fleet: str, command: str) -> str:
+        return timed(["ansible", *self.inventories, fleet, "-m", "ansible.builtin.shell", "-a", command], self.env)[1]
+
+    def counted_rerun(self, fleet: str, count_file: Path) -> tuple[str, dict[str, Any]]:
+        env = dict(
+            self.env,
+            ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS),
+            ANSIBLE_CALLBACKS_ENABLED="speechops_count",
+            SPEECHOPS_BENCH_COUNT_FILE=str(count_file),
+        )
+        command = ["ansible-playbook", *self.inventories, "speechops.edge.deploy", "--limit", fleet]
+        output = timed(command, env)[1]
+        return output, json.loads(count_file.read_text())
+
+    def clean(self, fleet: str) -> None:
+        """Hosts without speech containers, images or records: what a fresh converge starts from."""
+        self.shell(
+            fleet,
+            "docker ps -aq | xargs -r docker rm -f >/dev/null; docker system prune -af >/dev/null; "
+            "rm -rf /etc/speechops/*.yml",
+        )
+
+
+# ---- Docker API calls: the dockerd debug log of the edge hosts ---------------------------------------------
+# debug=true added to the host's daemon.json (its other keys kept), reloaded by SIGHUP; the log's length noted
+# so that only the lines of the measured run are counted; the original file restored afterwards.
+DEBUG_ON = (
+    "set -e; f=/etc/docker/daemon.json; cp -p $f /tmp/speechops-bench-daemon.json; "
+    'python3 -c \'import json,sys; p=sys.argv[1]; d=json.load(open(p)); d["debug"]=True; '
+    'json.dump(d, open(p, "w"), indent=2)\' $f; kill -HUP $(cat /var/run/docker.pid); sleep 1; '
+    "wc -l < /var/log/docker.log > /tmp/speechops-bench-logline"
+)
+CALLS = (
+    "tail -n +$(( $(cat /tmp/speechops-bench-logline) + 1 )) /var/log/docker.log "
+    "| grep -o 'msg=\"Calling [A-Z]* [^\"]*' | cut -c6- || true"
+)
+DEBUG_OFF = (
+    "cp -p /tmp/speechops-bench-daemon.json /etc/docker/daemon.json && "
+    "rm -f /tmp/speechops-bench-daemon.json /tmp/speechops-bench-logline && kill -HUP $(cat /var/run/docker.pid)"
+)
+
+
+def api_calls(runner: Runner, fleet: str, count_file: Path) -> tuple[dict[str, int], dict[str, Any], list[str]]:
+    """Docker API calls per host during one idempotent deploy, and the callback's module counts."""
+    runner.shell(fleet, DEBUG_ON)
+    try:
+        output, counts = runner.counted_rerun(fleet, count_file)
+        assert_unchanged(output)
+        time.sleep(0.5)  # let dockerd write its last lines
+        lines = runner.shell(fleet, CALLS)
+    finally:
+        runner.shell(fleet, DEBUG_OFF)
+    calls: dict[str, int] = {}
+    examples: list[str] = []
+    for host, body in re.findall(r"^(\S+) \| CHANGED \| rc=0 >>\n(.*?)(?=^\S+ \| |\Z)", lines, re.M | re.S):
+        seen = [line for line in body.splitlines() if line.startswith("Calling ")]
+        calls[host] = len(seen)
+        examples = examples or sorted(set(seen))
+    return calls, counts, examples
+
+
+# ---- bytes pulled: blob GETs in the registry's access log --------------------------------------------------
+def registry_bytes(since: str, until: str) -> int:
+    completed = subprocess.run(
+        ["docker", "logs", "--since", since, "--until", until, REGISTRY_CONTAINER],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    total = 0
+    for line in (completed.stdout + completed.stderr).splitlines():
+        if "response completed" in line and "http.request.method=GET" in line and "/blobs/" in line:
+            match = re.search(r"http\.response\.written=(\d+)", line)
+            total += int(match.group(1)) if match else 0
+    return total
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ---- upgrade gap: poll every host's speech-to-text port ----------------------------------------------------
+def stt_version(address: str) -> str | None:
+    """The version of a good answer (/ready 200, then the stand-in's /swagger names its version), else None."""
+    if not address.startswith(LAB_NET):
+        raise SystemExit("refusing to poll %s: not a lab address" % address)
+    base = "http://%s:%d" % (address, STT_PORT)
+    try:
+        with urllib.request.urlopen(base + "/ready", timeout=0.5) as response:
+            if response.status != 200:
+                return None
+        with urllib.request.urlopen(base + "/swagger", timeout=0.5) as response:
+            return json.loads(response.read())["info"]["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+@contextlib.contextmanager
+def polling(addresses: dict[str, str], deadline: float) -> Iterator[dict[str, list[tuple[float, str | None]]]]:
+    samples: dict[str, list[tuple[float, str | None]]] = {host: [] for host in addresses}
+    stop = threading.Event()
+
+    def poll(host: str, address: str) -> None:
+        end = time.monotonic() + deadline
+        while not stop.is_set() and time.monotonic() < end:
+            began = time.monotonic()
+            samples[host].append((began, stt_version(address)))
+            time.sleep(max(0.0, POLL_SECONDS - (time.monotonic() - began)))
+
+    threads = [threading.Thread(target=poll, args=item, daemon=True) for item in addresses.items()]
+    for thread in threads:
+        thread.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def gap(samples: list[tuple[float, str | None]], old: str, new: str) -> float | None:
+    last_old = max((at for at, version in samples if version == old), default=None)
+    first_new = min((at for at, version in samples if version == new), default=None)
+    if last_old is None or first_new is None or first_new < last_old:
+        return None
+    return first_new - last_old
+
+
+# ---- the run -----------------------------------------------------------------------------------------------
+def measure_fleet(runner: Runner, size: int, hosts: dict[str, str], args: argparse.Namespace, tmp: Path) -> dict:
+    fleet = "bench_%d" % size
+    members = dict(sorted(hosts.items(), key=lambda item: int(item[0].removeprefix("edge")))[:size])
+    out: dict[str, Any] = {
+        "converge": [],
+        "rerun": [],
+        "ping": [],
+        "gap": [],
+        "converge_bytes": [],
+        "upgrade_bytes": [],
+    }
+    for run in range(args.runs):
+        print("[bench] fleet %d, run %d/%d: clean, converge" % (size, run + 1, args.runs), flush=True)
+        runner.clean(fleet)
+        since = stamp()
+        elapsed, output = runner.deploy(fleet)
+        out["converge"].append(elapsed)
+        out["converge_bytes"].append(registry_bytes(since, stamp()))
+        for _rerun in range(args.reruns):
+            elapsed, output = runner.deploy(fleet)
+            assert_unchanged(output)
+            out["rerun"].append(elapsed)
+            out["ping"].append(runner.ping(fleet))
+        print(
+            "[bench] fleet %d, run %d/%d: upgrade speech-to-text %s -> %s"
+            % (size, run + 1, args.runs, OLD_STT, NEW_STT),
+            flush=True,
+        )
+        since = stamp()
+        with polling(members, deadline=COMMAND_DEADLINE) as samples:
+            runner.deploy(fleet, "-e", "bench_stt_version=%s" % NEW_STT)
+            time.sleep(0.3)
+        out["upgrade_bytes"].append(registry_bytes(since, stamp()))
+        for host, host_samples in samples.items():
+            value = gap(host_samples, OLD_STT, NEW_STT)
+            if value is None:
+                raise SystemExit("no old-then-new answers seen on %s: %s" % (host, host_samples[:3]))
+            out["gap"].append(value)
+        # Back to the old version for the next run (not measured; both images are on the hosts now).
+        runner.deploy(fleet)
+    calls, counts, examples = api_calls(runner, fleet, tmp / ("count_%d.json" % size))
+    out["api_calls"] = calls
+    out["modules"] = counts["modules"]
+    out["api_examples"] = examples
+    return out
+
+
+def table(results: dict[int, dict], args: argparse.Namespace, command: str) -> str:
+    lines = [
+        "Command: `%s`" % command,
+        "",
+        "| fleet (3 speech containers/host), median of %d runs | %s |"
+        % (args.runs, " | ".join("%d hosts" % size for size in results)),
+        "|---|%s" % ("---|" * len(results)),
+    ]
+
+    def row(label: str, render: Any) -> None:
+        lines.append("| %s | %s |" % (label, " | ".join(render(data) for data in results.values())))
+
+    row("fresh converge (s)", lambda d: "%.2f" % median(d["converge"]))
+    row("idempotent rerun (s, changed=0)", lambda d: "%.2f" % median(d["rerun"]))
+    row("ansible -m ping, same hosts (s)", lambda d: "%.2f" % median(d["ping"]))
+    row("rerun / ping (target <= 1.5 at 3 hosts)", lambda d: "%.2f" % (median(d["rerun"]) / median(d["ping"])))
+    row(
+        "upgrade gap per host, stt %s -> %s (s; median, max)" % (OLD_STT, NEW_STT),
+        lambda d: "%.2f, %.2f" % (median(d["gap"]), max(d["gap"])),
+    )
+    row("new container's warm-up (STANDIN_WARMUP_SECONDS, s)", lambda d: "%.1f" % STANDIN_DEFAULT_WARMUP)
+    row(
+        "module invocations per host, idempotent run",
+        lambda d: ", ".join(
+            sorted({"%d (%s)" % (sum(m.values()), "+".join(sorted(m))) for m in d["modules"].values()})
+        ),
+    )
+    row(
+        "Docker API calls per host, idempotent run",
+        lambda d: ", ".join(str(v) for v in sorted(set(d["api_calls"].values()))),
+    )
+    row("MB pulled from the registry, fresh converge (fleet)", lambda d: "%.1f" % (median(d["converge_bytes"]) / 1e6))
+    row("kB pulled from the registry, upgrade (fleet)", lambda d: "%.1f" % (median(d["upgrade_bytes"]) / 1e3))
+    examples = next(iter(results.values()))["api_examples"]
+    lines += ["", "Docker API calls of an idempotent run (each host): %s" % ("; ".join(examples) or "none")]
+    return "\n".join(lines)
+
+
+def chart(results: dict[int, dict], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("[bench] no chart: pip install -r requirements/benchmark.txt (matplotlib)")
+        return False
+    labels = ["fresh converge", "idempotent rerun", "ping floor", "upgrade gap (median)"]
+    keys = ["converge", "rerun", "ping", "gap"]
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    width = 0.8 / len(results)
+    for index, (size, data) in enumerate(results.items()):
+        positions = [k + index * width for k in range(len(keys))]
+        axis.bar(positions, [median(data[key]) for key in keys], width, label="%d hosts" % size)
+    axis.axhline(STANDIN_DEFAULT_WARMUP + 1, color="grey", linestyle=":", label="gap target (warm-up + 1 s)")
+    axis.set_xticks([k + width * (len(results) - 1) / 2 for k in range(len(keys))], labels)
+    axis.set_ylabel("seconds (median)")
+    axis.set_title("speechops.edge deploy on the lab, 3 speech containers per host")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="converge/upgrade runs per fleet (default 3)")
+    parser.add_argument("--reruns", type=int, default=3, help="idempotent reruns (and pings) per run (default 3)")
+    parser.add_argument("--fleets", default="3,6", help="fleet sizes (default 3,6)")
+    args = parser.parse_args()
+    fleets = [int(size) for size in args.fleets.split(",")]
+    hosts = lab_hosts()
+    if len(hosts) < max(fleets):
+        raise SystemExit(
+            "the lab has %d edge hosts: python3 lab/speechlab.py up --hosts %d" % (len(hosts), max(fleets))
+        )
+    if not (LAB_DIR / "lab.json").exists():
+        raise SystemExit("the lab is not up: python3 lab/speechlab.py up --hosts %d" % max(fleets))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/bench_fleet.py --runs %d --reruns %d --fleets %s" % (
+        args.runs,
+        args.reruns,
+        args.fleets,
+    )
+    results: dict[int, dict] = {}
+    with ansible_environment() as env:
+        tmp = Path(env["SPEECHOPS_BENCH_TMP"])
+        inventory = tmp / "inventory"
+        write_inventory(inventory, hosts, fleets)
+        runner = Runner(env, inventory)
+        for size in fleets:
+            results[size] = measure_fleet(runner, size, hosts, args, tmp)
+        # Leave the lab hosts as they were found: no speech containers.
+        runner.clean("bench_%d" % max(fleets))
+    text = table(results, args, command)
+    (RESULTS / "fleet.md").write_text(text + "\n")
+    (RESULTS / "fleet.json").write_text(json.dumps({str(k): v for k, v in results.items()}, indent=1))
+    drawn = chart(results, RESULTS / "fleet.png")
+    print(text)
+    print("\n[bench] written: %s%s" % (RESULTS / "fleet.md", ", %s" % (RESULTS / "fleet.png") if drawn else ""))
+
+
+if __name__ == "__main__":
+    main()
