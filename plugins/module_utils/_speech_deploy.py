@@ -319,11 +319,45 @@ class Deployer:
                 time.sleep(POLL_INTERVAL)
         return outcome
 
-    def create_and_start(self, item: DesiredContainer, image_id: str) -> str:
-        container = self.client.create_container(**item.create_arguments(self.client, image_id))
-        if item.state == "started":
-            self.client.start(container["Id"])
-        return container["Id"]
+    def _replace(
+        self,
+        plan: Plan,
+        item: DesiredContainer,
+        existing: Existing | None,
+        image_id: str,
+        previous: dict[str, Existing],
+    ) -> str | None:
+        """Create the new container while the old one still serves; stop the old one only to hand over the port.
+
+        The old container is renamed (a running container can be) and kept until the new one is proven, so the
+        serving gap is stop + start + the new container's warm-up: no pull, no create inside it.
+        Returns the new container's ID, or None when it could not be created or started (the old one serves).
+        """
+        if existing:
+            self._remove_previous(existing.name)
+            self.client.rename(existing.id, existing.name + PREVIOUS_SUFFIX)
+            previous[item.name] = existing
+        try:
+            container_id = self.client.create_container(**item.create_arguments(self.client, image_id))["Id"]
+        except (_docker_api.DockerException, OSError) as exc:
+            if existing:
+                self.client.rename(existing.id, existing.name)  # never stopped: it still serves
+            plan.result = {"error": self.redact(str(exc))}
+            return None
+        plan.result = {"id": container_id}
+        if existing and existing.running:
+            self.client.stop(existing.id, timeout=item.stop_timeout)
+        if item.state != "started":
+            return container_id
+        try:
+            self.client.start(container_id)
+        except (_docker_api.DockerException, OSError) as exc:
+            self.remove(container_id)
+            if existing:
+                self._restore(existing, item)
+            plan.result = {"error": self.redact(str(exc))}
+            return None
+        return container_id
 
     def remove(self, container_id: str) -> None:
         try:
@@ -376,19 +410,9 @@ class Deployer:
                 self.client.start(existing.id)
                 started[item.name] = (item, existing.id)
             elif plan.action in ("create", "replace") and item:
-                if existing:
-                    self._retire(existing, item)
-                    previous[item.name] = existing
-                try:
-                    container_id = self.create_and_start(item, image_ids[item.image])
-                except (_docker_api.DockerException, OSError) as exc:
-                    if existing:
-                        self._restore(existing, item)
-                    plan.result = {"error": self.redact(str(exc))}
-                    continue
-                if item.state == "started":
+                container_id = self._replace(plan, item, existing, image_ids[item.image], previous)
+                if container_id and item.state == "started":
                     started[item.name] = (item, container_id)
-                plan.result = {"id": container_id}
 
         outcome = self.wait_serving(started) if started else {}
         failures: list[str] = []
@@ -398,7 +422,7 @@ class Deployer:
             if item is None:
                 continue
             if "error" in plan.result:
-                failures.append("%s: could not create the container: %s" % (item.name, plan.result["error"]))
+                failures.append("%s: could not create or start the container: %s" % (item.name, plan.result["error"]))
                 plan.result["rolled_back"] = item.name in previous
                 continue
             if item.name not in outcome:
@@ -429,13 +453,6 @@ class Deployer:
                 )
                 failures = [f + "; " + note if f.startswith(name + ": ") else f for f in failures]
         return failures
-
-    def _retire(self, existing: Existing, item: DesiredContainer) -> None:
-        """Stop the old container and keep it, renamed, until the new one is proven."""
-        self._remove_previous(existing.name)
-        if existing.running:
-            self.client.stop(existing.id, timeout=item.stop_timeout)
-        self.client.rename(existing.id, existing.name + PREVIOUS_SUFFIX)
 
     def _restore(self, existing: Existing, item: DesiredContainer) -> None:
         self.client.rename(existing.id, existing.name)
