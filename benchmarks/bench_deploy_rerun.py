@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from benchlib import LAB_INVENTORY, REPO, ansible_environment, assert_unchanged, median, timed
+from benchlib import LAB_INVENTORY, REPO, ansible_environment, print_ratio_table, reruns_and_pings, timed
 
 
 def main() -> None:
@@ -22,18 +22,14 @@ def main() -> None:
         deploy = ["ansible-playbook", *inventories, "speechops.edge.deploy"]
         ping = ["ansible", *inventories, "edge", "-m", "ansible.builtin.ping"]
         converge = timed(deploy, env)[0]
-        reruns, pings = [], []
-        for _run in range(args.runs):
-            elapsed, output = timed(deploy, env)
-            assert_unchanged(output)
-            reruns.append(elapsed)
-            pings.append(timed(ping, env)[0])
-    print("| deploy playbook, demo fleet on 3 lab hosts (%d runs) | median s |" % args.runs)
-    print("|---|---|")
-    print("| converge (first run of this benchmark) | %.2f |" % converge)
-    print("| idempotent rerun | %.2f |" % median(reruns))
-    print("| ansible edge -m ping | %.2f |" % median(pings))
-    print("| ratio | %.2f |" % (median(reruns) / median(pings)))
+        reruns, pings = reruns_and_pings(deploy, ping, env, args.runs)
+    print_ratio_table(
+        "deploy playbook, demo fleet on 3 lab hosts",
+        ("converge (first run of this benchmark)", "idempotent rerun", "ansible edge -m ping"),
+        converge,
+        reruns,
+        pings,
+    )
 
 
 if __name__ == "__main__":

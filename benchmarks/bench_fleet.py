@@ -153,6 +153,11 @@ DEBUG_OFF = (
 )
 
 
+def per_host(output: str) -> dict[str, str]:
+    """The output of each host in an `ansible -m shell` run that succeeded there."""
+    return dict(re.findall(r"^(\S+) \| CHANGED \| rc=0 >>\n(.*?)(?=^\S+ \| |\Z)", output, re.M | re.S))
+
+
 def api_calls(runner: Runner, fleet: str, count_file: Path) -> tuple[dict[str, int], dict[str, Any], list[str]]:
     """Docker API calls per host during one idempotent deploy, and the callback's module counts."""
     runner.shell(fleet, DEBUG_ON)
@@ -165,7 +170,7 @@ def api_calls(runner: Runner, fleet: str, count_file: Path) -> tuple[dict[str, i
         runner.shell(fleet, DEBUG_OFF)
     calls: dict[str, int] = {}
     examples: list[str] = []
-    for host, body in re.findall(r"^(\S+) \| CHANGED \| rc=0 >>\n(.*?)(?=^\S+ \| |\Z)", lines, re.M | re.S):
+    for host, body in per_host(lines).items():
         seen = [line for line in body.splitlines() if line.startswith("Calling ")]
         calls[host] = len(seen)
         examples = examples or sorted(set(seen))
@@ -212,8 +217,6 @@ def _get(address: str, path: str) -> tuple[int, bytes]:
 
 def poll_once(address: str, known: str | None, checked_at: float) -> tuple[str | None, float]:
     """(version of a good answer or None, when the version was last read) for one GET /ready."""
-    if not address.startswith(LAB_NET):
-        raise SystemExit("refusing to poll %s: not a lab address" % address)
     try:
         status, _body = _get(address, "/ready")
         if status != 200:
@@ -229,6 +232,9 @@ def poll_once(address: str, known: str | None, checked_at: float) -> tuple[str |
 
 @contextlib.contextmanager
 def polling(addresses: dict[str, str], deadline: float) -> Iterator[dict[str, list[Sample]]]:
+    outside = [address for address in addresses.values() if not address.startswith(LAB_NET)]
+    if outside:
+        raise SystemExit("refusing to poll %s: not lab addresses" % ", ".join(outside))
     samples: dict[str, list[Sample]] = {host: [] for host in addresses}
     stop = threading.Event()
 
@@ -273,9 +279,8 @@ EVENTS = (
 
 
 def engine_events(runner: Runner, fleet: str, since: float, until: float) -> dict[str, list[tuple[float, str, str]]]:
-    output = runner.shell(fleet, EVENTS % (int(since), int(until) + 1))
     events: dict[str, list[tuple[float, str, str]]] = {}
-    for host, body in re.findall(r"^(\S+) \| CHANGED \| rc=0 >>\n(.*?)(?=^\S+ \| |\Z)", output, re.M | re.S):
+    for host, body in per_host(runner.shell(fleet, EVENTS % (int(since), int(until) + 1))).items():
         for line in body.splitlines():
             fields = line.split()
             if len(fields) == 3 and fields[0].isdigit():

@@ -13,7 +13,7 @@ import argparse
 import json
 from pathlib import Path
 
-from benchlib import LAB_INVENTORY, REPO, ansible_environment, assert_unchanged, median, timed
+from benchlib import LAB_INVENTORY, REPO, ansible_environment, print_ratio_table, reruns_and_pings, timed
 
 LAB_SIZE = {"cpus": 0.25, "memory": "256m"}
 CONTAINERS = [
@@ -49,22 +49,18 @@ def main() -> None:
         ]
         ping = ["ansible", "-i", LAB_INVENTORY, args.host, "-m", "ansible.builtin.ping"]
         first = timed(playbook, env)[0]  # logs in and converges (creates the containers on a fresh host)
-        reruns, pings = [], []
-        for _run in range(args.runs):
-            elapsed, output = timed([*playbook, "--skip-tags", "login"], env)
-            assert_unchanged(output)
-            reruns.append(elapsed)
-            pings.append(timed(ping, env)[0])
+        reruns, pings = reruns_and_pings([*playbook, "--skip-tags", "login"], ping, env, args.runs)
         vars_file.write_text(
             json.dumps({"bench_host": args.host, "bench_containers": CONTAINERS, "bench_state": "absent"})
         )
         timed(playbook, env)
-    print("| speech_containers, host %s, 3 containers (%d runs) | median s |" % (args.host, args.runs))
-    print("|---|---|")
-    print("| first converge | %.2f |" % first)
-    print("| idempotent speech_containers playbook | %.2f |" % median(reruns))
-    print("| ansible -m ping, same host | %.2f |" % median(pings))
-    print("| ratio | %.2f |" % (median(reruns) / median(pings)))
+    print_ratio_table(
+        "speech_containers, host %s, 3 containers" % args.host,
+        ("first converge", "idempotent speech_containers playbook", "ansible -m ping, same host"),
+        first,
+        reruns,
+        pings,
+    )
 
 
 if __name__ == "__main__":

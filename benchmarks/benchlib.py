@@ -56,3 +56,29 @@ def assert_unchanged(output: str) -> None:
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
+
+
+def reruns_and_pings(
+    rerun: list[str], ping: list[str], env: dict[str, str], runs: int
+) -> tuple[list[float], list[float]]:
+    """Wall seconds of an unchanged rerun (changed=0 asserted) and of the ping floor, taken alternately."""
+    reruns, pings = [], []
+    for _run in range(runs):
+        elapsed, output = timed(rerun, env)
+        assert_unchanged(output)
+        reruns.append(elapsed)
+        pings.append(timed(ping, env)[0])
+    return reruns, pings
+
+
+def print_ratio_table(
+    title: str, labels: tuple[str, str, str], first: float, reruns: list[float], pings: list[float]
+) -> None:
+    """The Markdown table of the rerun benchmarks: first run, median rerun, median ping, their ratio."""
+    first_label, rerun_label, ping_label = labels
+    print("| %s (%d runs) | median s |" % (title, len(reruns)))
+    print("|---|---|")
+    print("| %s | %.2f |" % (first_label, first))
+    print("| %s | %.2f |" % (rerun_label, median(reruns)))
+    print("| %s | %.2f |" % (ping_label, median(pings)))
+    print("| ratio | %.2f |" % (median(reruns) / median(pings)))
