@@ -31,7 +31,6 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     CatalogError,
     get_kind,
     parse_memory,
-    ssml_voice_name,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
     DEFAULT_MODELS_ROOT,
@@ -71,6 +70,7 @@ MODULE_ENTRY_KEYS = (
     "http_proxy",
     "http_proxy_creds",
     "decoder_max_count",
+    "gpus",
     "settings",
     "restart_policy",
     "log_max_size",
@@ -80,9 +80,19 @@ MODULE_ENTRY_KEYS = (
     "pids_limit",
 )
 # Declaration keys that are not module options: port (short for host_port), output/license (ask for a
-# directory under the output/license root), check (run the real service check), ssml_voice (override).
-DECLARATION_KEYS = (*MODULE_ENTRY_KEYS, "port", "output", "license", "license_path", "check", "ssml_voice")
-PLAN_ONLY_KEYS = ("license_path", "check", "ssml_voice")
+# directory under the output/license root), check (run the real service check), ssml_voice (override),
+# concurrency (expected concurrent sessions or requests, judged by the preflight).
+DECLARATION_KEYS = (
+    *MODULE_ENTRY_KEYS,
+    "port",
+    "output",
+    "license",
+    "license_path",
+    "check",
+    "ssml_voice",
+    "concurrency",
+)
+PLAN_ONLY_KEYS = ("license_path", "check", "ssml_voice", "concurrency")
 SECRET_ENTRY_KEYS = ("api_key", "http_proxy_creds")
 STATES = ("started", "stopped", "absent")
 
@@ -94,6 +104,7 @@ NAME_PREFIX = {
     "language-detection": "langdetect",
     "text-to-speech": "tts-standard",
     "custom-text-to-speech": "custom-tts",
+    "fast-transcription": "fast-stt",
 }
 
 
@@ -102,10 +113,22 @@ def _memory_string(gib: float) -> str:
     return "%dg" % gib if float(gib).is_integer() else "%dm" % int(gib * 1024)
 
 
-def _catalog_defaults(kind_name: str, containerpreview: bool) -> dict[str, Any]:
+def _catalog_defaults(kind_name: str, containerpreview: bool, voice: Any = None) -> dict[str, Any]:
     kind = get_kind(kind_name)
-    minimum, _recommended, _headroom = kind.sizing(containerpreview)
+    minimum, _recommended, _headroom = kind.sizing(containerpreview, voice=str(voice) if voice else None)
     return {"cpus": float(minimum.cpus), "memory": _memory_string(minimum.memory_gib)}
+
+
+def concurrency_guidance(kind_name: str, cpus: float) -> dict[str, Any] | None:
+    """Concurrent sessions (or requests) the container's CPUs serve by Microsoft's guidance, or None if none."""
+    concurrency = get_kind(kind_name).concurrency
+    if concurrency is None:
+        return None
+    return {
+        "capacity": concurrency.capacity(cpus),
+        "unit": concurrency.unit,
+        "guidance": concurrency.guidance,
+    }
 
 
 def _generated_name(entry: Mapping[str, Any]) -> str:
@@ -186,7 +209,7 @@ def speech_plan(
             continue
         kind_values = per_kind.get(kind_name) or {}
         entry: dict[str, Any] = {}
-        entry.update(_catalog_defaults(kind_name, bool(raw.get("containerpreview"))))
+        entry.update(_catalog_defaults(kind_name, bool(raw.get("containerpreview")), raw.get("voice")))
         entry.update({k: v for k, v in common.items() if v is not None})
         entry.update({k: v for k, v in dict(kind_values).items() if v is not None})
         entry.update({k: v for k, v in raw.items() if v is not None})
@@ -225,6 +248,18 @@ def speech_plan(
         if wants_license and not entry.get("license_path"):
             entry["license_path"] = posixpath.join(license_root, entry["name"])
         entry["check"] = bool(entry.get("check", True))
+        if entry.get("concurrency") is not None:
+            try:
+                entry["concurrency"] = int(entry["concurrency"])
+                if entry["concurrency"] < 1:
+                    raise ValueError
+            except (TypeError, ValueError):
+                problems.append(
+                    "%s.concurrency: %r is not a positive number of concurrent sessions (for example 8)"
+                    % (where, entry["concurrency"])
+                )
+                continue
+        entry["concurrency_guidance"] = concurrency_guidance(kind_name, entry["cpus"])
         plan.append(entry)
 
     seen: dict[str, int] = {}
@@ -293,6 +328,7 @@ def speech_select(plan: Any, view: str) -> list[Any]:
                 "cpus": entry.get("cpus"),
                 "memory": entry.get("memory"),
                 "containerpreview": bool(entry.get("containerpreview")),
+                **{key: entry[key] for key in ("concurrency", "gpus") if entry.get(key) is not None},
             }
             for entry in active
         ]
@@ -386,12 +422,8 @@ def speech_record(
         "license_path": entry.get("license_path"),
         "docker_run": _docker_run(desired, entry.get("memory")),
     }
-    kind = get_kind(desired.kind)
-    if kind.is_text_to_speech:
-        if entry.get("ssml_voice"):
-            record["ssml_voice"] = entry["ssml_voice"]
-        elif desired.locale and desired.voice:
-            record["ssml_voice"] = ssml_voice_name(desired.locale, desired.voice)
+    if get_kind(desired.kind).is_text_to_speech:
+        record["ssml_voice"] = entry.get("ssml_voice") or desired.ssml_voice
     return record
 
 
@@ -412,6 +444,7 @@ def _docker_run(desired: Any, memory: str | None) -> str:
             "max-file=%d" % desired.log_max_files,
         ],
         ["--restart", desired.restart_policy, "--stop-timeout", str(desired.stop_timeout)],
+        ["--gpus", "all"] if desired.gpus == "all" else [],
     ]
     for mount in desired.mounts:
         lines.append(["--volume", "%s:%s:%s" % (mount["source"], mount["target"], mount["mode"])])

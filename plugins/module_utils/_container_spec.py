@@ -23,12 +23,12 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     CONTAINER_UID,
     MODELS_MOUNT,
     OUTPUT_MOUNT,
-    READY_PATH,
     STATUS_PATH,
     CatalogError,
     format_gib,
     get_kind,
     image_reference,
+    is_multilingual_voice,
     parse_memory,
     ssml_voice_name,
 )
@@ -46,6 +46,11 @@ NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 LOG_LEVELS = ("Trace", "Debug", "Information", "Warning", "Error", "Critical", "None")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 STATES = ("started", "stopped", "absent")
+# GPU request of kinds that need one: "all" is docker run --gpus all (speech-container-ft.md's command); "none"
+# runs without a GPU, for labs and CPU stand-ins only (the real image does not start without one).
+GPU_CHOICES = ("all", "none")
+# Docker SDK DeviceRequest(count=-1, capabilities=[["gpu"]]): what docker run --gpus all sends (API 1.40+).
+ALL_GPUS_REQUEST = {"count": -1, "capabilities": [["gpu"]]}
 # Documented optional settings that may be passed through as they are.
 EXTRA_SETTINGS = ("Fluentd:Host", "Fluentd:Port", "ApplicationInsights:InstrumentationKey")
 SECRET_EXTRA_SETTINGS = ("ApplicationInsights:InstrumentationKey",)
@@ -88,6 +93,10 @@ class DesiredContainer:
     model_path: str | None
     output_path: str | None
     secrets: list[str] = field(default_factory=list)
+    # The SSML voice name in Microsoft's casing (text-to-speech kinds), resolved once from the voice as given.
+    ssml_voice: str | None = None
+    # "all" or "none" for kinds that need a GPU, "" for the others.
+    gpus: str = ""
 
     @property
     def probe_host(self) -> str:
@@ -101,15 +110,15 @@ class DesiredContainer:
     def endpoints(self) -> dict[str, Any]:
         kind = get_kind(self.kind)
         result: dict[str, Any] = {
-            "ready": self.base_url + READY_PATH,
-            "status": self.base_url + STATUS_PATH,
+            "ready": self.base_url + kind.ready_path,
+            "status": self.base_url + STATUS_PATH if kind.has_status else None,
             "query": [
                 ("ws" + self.base_url[4:] if kind.is_speech_to_text else self.base_url) + path
                 for path in kind.query_paths
             ],
         }
-        if kind.is_text_to_speech and self.locale and self.voice:
-            result["ssml_voice"] = ssml_voice_name(self.locale, self.voice)
+        if self.ssml_voice:
+            result["ssml_voice"] = self.ssml_voice
         return result
 
     def public_spec(self) -> dict[str, Any]:
@@ -136,6 +145,8 @@ class DesiredContainer:
             "log": {"max_size": self.log_max_size, "max_files": self.log_max_files},
             "stop_timeout": self.stop_timeout,
             "pids_limit": self.pids_limit,
+            # Only GPU kinds carry the key, so the config hash of every other container stays as it was.
+            **({"gpus": self.gpus} if self.gpus else {}),
         }
 
     def config_hash(self, image_id: str) -> str:
@@ -177,6 +188,7 @@ class DesiredContainer:
             },
             restart_policy={"Name": self.restart_policy, "MaximumRetryCount": 0},
             binds={mount["source"]: {"bind": mount["target"], "mode": mount["mode"]} for mount in self.mounts},
+            **({"device_requests": [dict(ALL_GPUS_REQUEST)]} if self.gpus == "all" else {}),
         )
         return dict(
             image=self.image,
@@ -280,6 +292,8 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
 
     image = entry.get("image")
     version, locale, voice = entry.get("version"), entry.get("locale"), entry.get("voice")
+    sizing_voice = voice
+    ssml_voice = None
     registry = _entry_value(entry, defaults, "registry")
     if image:
         if any((version, locale, voice)):
@@ -288,8 +302,7 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
         if not version:
             problem(
                 "version",
-                "missing: set a pinned version such as %s (tag format %s)"
-                % (kind.example_tag.split("-")[0], kind.tag_format),
+                "missing: set a pinned version such as %s (tag format %s)" % (kind.latest_version, kind.tag_format),
             )
         else:
             try:
@@ -302,6 +315,8 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
                     preview=bool(entry.get("preview")),
                     containerpreview=bool(entry.get("containerpreview")),
                 )
+                if kind.is_text_to_speech and locale and voice:
+                    ssml_voice = ssml_voice_name(locale, voice)
                 if locale:
                     locale = locale.lower()
                 if voice:
@@ -311,7 +326,13 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
 
     secrets: list[str] = []
     args: list[str] = []
-    env: dict[str, str] = {}
+    env: dict[str, str] = dict(kind.default_env)
+    gpus = entry.get("gpus")
+    if gpus is not None and gpus not in GPU_CHOICES:
+        problem("gpus", "%r is not one of %s" % (gpus, ", ".join(GPU_CHOICES)))
+    elif not kind.needs_gpu and gpus == "all":
+        problem("gpus", "%s does not use a GPU: remove gpus (only fast-transcription requests one)" % kind.name)
+    gpus = (gpus or "all") if kind.needs_gpu else ""
     eula = _entry_value(entry, defaults, "eula")
     if eula != "accept":
         problem(
@@ -398,15 +419,18 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
         args.append("%s=%s" % (key, value))
     decoders = entry.get("decoder_max_count")
     if decoders is not None:
-        if not kind.is_speech_to_text:
+        if not kind.decoder_env:
             problem(
-                "decoder_max_count", "only speech-to-text kinds read DECODER_MAX_COUNT; remove it for %s" % kind.name
+                "decoder_max_count",
+                "%s has no decoder count setting (speech-to-text kinds and fast-transcription have); remove it"
+                % kind.name,
             )
         elif int(decoders) < 1:
             problem("decoder_max_count", "%r must be 1 or more" % (decoders,))
-        env["DECODER_MAX_COUNT"] = str(decoders)
+        else:
+            env[kind.decoder_env] = str(decoders)
 
-    minimum, _recommended, _headroom = kind.sizing(bool(entry.get("containerpreview")))
+    minimum, _recommended, _headroom = kind.sizing(bool(entry.get("containerpreview")), voice=sizing_voice)
     allow_small = bool(_entry_value(entry, defaults, "allow_below_minimum"))
     cpus = entry.get("cpus")
     cpus = float(minimum.cpus) if cpus is None else cpus
@@ -420,8 +444,8 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
     if cpus < minimum.cpus and not allow_small:
         problem(
             "cpus",
-            "%g is below the %s minimum of %g: raise it, or set allow_below_minimum: true (tests, labs)"
-            % (cpus, kind.name, minimum.cpus),
+            "%g is below the %s minimum of %g%s: raise it, or set allow_below_minimum: true (tests, labs)"
+            % (cpus, kind.name, minimum.cpus, _voice_note(kind, sizing_voice)),
         )
     memory = entry.get("memory")
     try:
@@ -432,8 +456,8 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
     if memory_bytes < minimum.memory_bytes and not allow_small:
         problem(
             "memory",
-            "%r is below the %s minimum of %s: raise it, or set allow_below_minimum: true (tests, labs)"
-            % (memory, kind.name, format_gib(minimum.memory_bytes)),
+            "%r is below the %s minimum of %s%s: raise it, or set allow_below_minimum: true (tests, labs)"
+            % (memory, kind.name, format_gib(minimum.memory_bytes), _voice_note(kind, sizing_voice)),
         )
 
     host_port = entry.get("host_port") or kind.port
@@ -472,7 +496,16 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
         model_path=model_path,
         output_path=output_path,
         secrets=secrets,
+        ssml_voice=ssml_voice,
+        gpus=gpus,
     )
+
+
+def _voice_note(kind: Any, voice: str | None) -> str:
+    """Why the minimum is higher than the kind's own, when a multilingual voice raised it."""
+    if kind.multilingual_voice_minimum is not None and voice and is_multilingual_voice(voice):
+        return " for multilingual voices"
+    return ""
 
 
 def owned_directories(desired: list[DesiredContainer]) -> list[tuple[str, int, int]]:

@@ -16,6 +16,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
 from ansible_collections.speechops.edge.plugins.module_utils._host_facts import (
     DEFAULT_DOCKER_DATA_ROOT,
     judge,
+    notes,
     plan_containers,
     read_host_facts,
     summarize,
@@ -37,6 +38,9 @@ def ask_engine(docker_host: str, timeout: int) -> tuple[dict[str, Any], str | No
             "api_version": version.get("ApiVersion"),
             "data_root": info.get("DockerRootDir"),
             "storage_driver": info.get("Driver"),
+            # GPU containers need the "nvidia" runtime (or CDI specs on Docker 25+): see _host_facts.
+            "runtimes": sorted(info.get("Runtimes") or {}),
+            "cdi_spec_dirs": list(info.get("CDISpecDirs") or []),
         },
         None,
     )
@@ -61,6 +65,8 @@ def run_host_check(module: Any) -> None:
         meminfo_path=params["meminfo_path"],
         cgroup_root=params["cgroup_root"],
         disk_path=data_root,
+        nvidia_gpus_path=params["nvidia_gpus_path"],
+        nvidia_device_path=params["nvidia_device_path"],
     )
     facts.docker = docker_facts
     unmet = judge(facts, planned, error)
@@ -70,6 +76,7 @@ def run_host_check(module: Any) -> None:
         "host": facts.as_dict(),
         "plan": summarize(planned),
         "unmet": [vars(item) for item in unmet],
+        "notes": notes(planned),
     }
     if unmet and params["fail_on_unmet"]:
         module.fail_json(

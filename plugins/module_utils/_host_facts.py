@@ -1,6 +1,6 @@
 # Copyright: (c) 2026, speechops.edge contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read what an edge host offers (CPU, memory, disk) and judge a planned set of speech containers.
+"""Read what an edge host offers (CPU, memory, disk, GPUs) and judge a planned set of speech containers.
 
 Reading and judging are separate so the judgement is a pure function that unit tests drive with
 numbers, and the module only wires the two together.
@@ -24,6 +24,13 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
 
 SUPPORTED_ARCHITECTURES = ("x86_64", "amd64")
 DEFAULT_DOCKER_DATA_ROOT = "/var/lib/docker"
+# The NVIDIA kernel driver lists one directory per GPU here and creates /dev/nvidia0 for the first one.
+DEFAULT_NVIDIA_GPUS_PATH = "/proc/driver/nvidia/gpus"
+DEFAULT_NVIDIA_DEVICE_PATH = "/dev/nvidia0"
+# Docker runs GPU containers through the NVIDIA Container Toolkit: `nvidia-ctk runtime configure --runtime=docker`
+# registers the runtime "nvidia" (docker info: Runtimes); Docker 25+ can use CDI specs instead (docker info:
+# CDISpecDirs). See https://docs.docker.com/engine/containers/resource_constraints/#gpu and NVIDIA's install guide.
+NVIDIA_RUNTIME = "nvidia"
 # cgroup memory limits at or above this are "unlimited" (v1 reports a huge page-aligned number).
 _UNLIMITED = 1 << 60
 
@@ -148,6 +155,8 @@ class HostFacts:
     cpuinfo_path: str
     meminfo_path: str
     docker: dict[str, Any] = field(default_factory=dict)
+    nvidia_gpus: list[str] = field(default_factory=list)
+    nvidia_device: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -159,6 +168,8 @@ def read_host_facts(
     cgroup_root: str = "/sys/fs/cgroup",
     disk_path: str = DEFAULT_DOCKER_DATA_ROOT,
     architecture: str | None = None,
+    nvidia_gpus_path: str = DEFAULT_NVIDIA_GPUS_PATH,
+    nvidia_device_path: str = DEFAULT_NVIDIA_DEVICE_PATH,
 ) -> HostFacts:
     cpu = parse_cpuinfo(_read(cpuinfo_path) or "")
     memory = parse_meminfo(_read(meminfo_path) or "")
@@ -187,7 +198,16 @@ def read_host_facts(
         disk_free_bytes=disk["free_bytes"],
         cpuinfo_path=cpuinfo_path,
         meminfo_path=meminfo_path,
+        nvidia_gpus=_list_dir(nvidia_gpus_path),
+        nvidia_device=os.path.exists(nvidia_device_path),
     )
+
+
+def _list_dir(path: str) -> list[str]:
+    try:
+        return sorted(os.listdir(path))
+    except OSError:
+        return []
 
 
 @dataclass
@@ -199,6 +219,11 @@ class PlannedContainer:
     memory_bytes: int
     headroom_bytes: int
     image_disk_bytes: int
+    # Expected concurrent sessions or requests, when declared.
+    concurrency: int | None = None
+    # The kind needs a GPU, and the GPU request ("all", or "none" for labs and CPU stand-ins).
+    needs_gpu: bool = False
+    gpus: str = ""
 
 
 @dataclass
@@ -239,6 +264,22 @@ def plan_containers(containers: Sequence[Mapping[str, Any]]) -> list[PlannedCont
         except CatalogError as exc:
             problems.append("%s.memory: %s" % (where, exc))
             continue
+        concurrency = entry.get("concurrency")
+        if concurrency is not None and (
+            isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
+        ):
+            problems.append(
+                "%s.concurrency: %r is not a positive number of concurrent sessions (for example 8)"
+                % (where, concurrency)
+            )
+            continue
+        gpus = entry.get("gpus")
+        if gpus not in (None, "all", "none") or (gpus == "all" and not kind.needs_gpu):
+            problems.append(
+                "%s.gpus: %r is not valid for %s (all or none, and all only for kinds that need a GPU)"
+                % (where, gpus, kind.name)
+            )
+            continue
         planned.append(
             PlannedContainer(
                 index=index,
@@ -248,6 +289,9 @@ def plan_containers(containers: Sequence[Mapping[str, Any]]) -> list[PlannedCont
                 memory_bytes=memory_bytes,
                 headroom_bytes=int(headroom_gib * GIB),
                 image_disk_bytes=int(kind.image_disk_gib * GIB),
+                concurrency=concurrency,
+                needs_gpu=kind.needs_gpu,
+                gpus=(gpus or "all") if kind.needs_gpu else "",
             )
         )
     if problems:
@@ -309,6 +353,8 @@ def judge(facts: HostFacts, planned: Sequence[PlannedContainer], engine_error: s
                 facts.memory_bytes,
             )
         )
+    unmet.extend(_judge_concurrency(planned))
+    unmet.extend(_judge_gpus(facts, [container for container in planned if container.gpus == "all"]))
     disk_planned = sum(container.image_disk_bytes for container in planned)
     if planned and disk_planned > facts.disk_free_bytes:
         unmet.append(
@@ -321,6 +367,84 @@ def judge(facts: HostFacts, planned: Sequence[PlannedContainer], engine_error: s
             )
         )
     return unmet
+
+
+def _judge_concurrency(planned: Sequence[PlannedContainer]) -> list[Unmet]:
+    """Declared concurrency the container's CPUs cannot serve by Microsoft's guidance (catalog)."""
+    unmet = []
+    for container in planned:
+        guidance = get_kind(container.kind).concurrency
+        if container.concurrency is None or guidance is None:
+            continue
+        capacity = guidance.capacity(container.cpus)
+        if container.concurrency > capacity:
+            needed = guidance.cpus_for(container.concurrency)
+            unmet.append(
+                Unmet(
+                    "concurrency",
+                    "container %s (%s) is expected to serve %d concurrent %s but its %g CPUs serve %d by Microsoft's "
+                    "guidance (%s): give it %g CPUs"
+                    % (
+                        container.name,
+                        container.kind,
+                        container.concurrency,
+                        guidance.unit,
+                        container.cpus,
+                        capacity,
+                        guidance.guidance,
+                        needed,
+                    ),
+                    needed,
+                    container.cpus,
+                )
+            )
+    return unmet
+
+
+def _judge_gpus(facts: HostFacts, gpu_containers: Sequence[PlannedContainer]) -> list[Unmet]:
+    """An NVIDIA GPU and a Docker engine that can hand it to containers, when a planned container needs one."""
+    if not gpu_containers:
+        return []
+    names = ", ".join("%s (%s)" % (container.name, container.kind) for container in gpu_containers)
+    requirement = get_kind(gpu_containers[0].kind).gpu_requirement
+    unmet = []
+    if not facts.nvidia_gpus and not facts.nvidia_device:
+        unmet.append(
+            Unmet(
+                "gpu",
+                "container %s needs %s but the host shows none (no GPU under %s, no %s): install the NVIDIA driver, "
+                "or plan the container on a GPU host"
+                % (names, requirement, DEFAULT_NVIDIA_GPUS_PATH, DEFAULT_NVIDIA_DEVICE_PATH),
+                requirement,
+                None,
+            )
+        )
+    docker = facts.docker or {}
+    if docker.get("answers"):
+        runtimes = list(docker.get("runtimes") or [])
+        if NVIDIA_RUNTIME not in runtimes and not docker.get("cdi_spec_dirs"):
+            unmet.append(
+                Unmet(
+                    "gpu_runtime",
+                    "container %s needs the NVIDIA container runtime but the Docker engine lists the runtimes %s and "
+                    "no CDI spec directories: install the NVIDIA Container Toolkit and run "
+                    "nvidia-ctk runtime configure --runtime=docker, then restart Docker"
+                    % (names, ", ".join(runtimes) or "(none)"),
+                    NVIDIA_RUNTIME,
+                    runtimes,
+                )
+            )
+    return unmet
+
+
+def notes(planned: Sequence[PlannedContainer]) -> list[str]:
+    """What the judgement deliberately left out, so a green result is not mistaken for more than it is."""
+    return [
+        "container %s (%s) runs with gpus: none, so its GPU requirement is not checked (labs and CPU stand-ins only; "
+        "Microsoft's image needs a GPU)" % (container.name, container.kind)
+        for container in planned
+        if container.needs_gpu and container.gpus == "none"
+    ]
 
 
 def summarize(planned: Sequence[PlannedContainer]) -> dict[str, Any]:

@@ -10,12 +10,19 @@ short_description: Check that an edge host can run a planned set of Microsoft Sp
 version_added: 0.1.0
 description:
   - Reads the CPU flags and architecture, the logical cores (and a cgroup CPU quota), total and available
-    memory (and a cgroup memory limit), the free disk under the Docker data root, and whether the Docker
-    engine answers.
+    memory (and a cgroup memory limit), the free disk under the Docker data root, NVIDIA GPUs, and whether the
+    Docker engine answers (and which runtimes it has).
   - Decides whether the host can run every planned container at once. The host must be x86_64 with AVX2,
     each container's CPUs must fit in the host's cores, the sum of the containers' memory limits plus the
     language-model page-cache headroom of speech-to-text kinds must fit in the host's memory, and the images
     must fit on the disk.
+  - A container with O(containers[].concurrency) must get enough CPUs for that many concurrent sessions or requests
+    by Microsoft's guidance (speech-to-text and custom speech-to-text 2 sessions per core, neural text-to-speech 5
+    requests per 8 cores, language detection 2 sessions per core).
+  - A container of a kind that needs a GPU (fast-transcription) needs an NVIDIA GPU on the host
+    (C(/proc/driver/nvidia/gpus/*) or C(/dev/nvidia0)) and, when the engine is asked, the NVIDIA container runtime
+    (a runtime named C(nvidia) in C(docker info), or CDI spec directories). With O(containers[].gpus=none) the GPU
+    requirement is skipped and RV(notes) says so.
   - With O(fail_on_unmet=true) it fails with one message that lists every unmet requirement with numbers.
   - Never changes anything on the host.
 author:
@@ -53,6 +60,7 @@ options:
           - custom-speech-to-text
           - neural-text-to-speech
           - language-detection
+          - fast-transcription
           - text-to-speech
           - custom-text-to-speech
       cpus:
@@ -65,6 +73,17 @@ options:
         description: The container comes from the 2019 gated preview registry, which documents smaller sizes.
         type: bool
         default: false
+      concurrency:
+        description:
+          - Concurrent sessions (or requests) the container is expected to serve.
+          - Unmet when its CPUs serve fewer by Microsoft's guidance; ignored for kinds without guidance.
+        type: int
+      gpus:
+        description:
+          - The GPU request of a kind that needs a GPU, V(all) by default.
+          - V(none) (labs and CPU stand-ins only) skips the GPU requirement; RV(notes) says so.
+        type: str
+        choices: [all, none]
   fail_on_unmet:
     description:
       - Fail the task when any requirement is unmet, with one message that lists them all.
@@ -92,6 +111,18 @@ options:
       - For tests and unusual hosts; leave the default otherwise.
     type: path
     default: /proc/meminfo
+  nvidia_gpus_path:
+    description:
+      - The directory where the NVIDIA driver lists the host's GPUs, one entry per GPU.
+      - For tests and unusual hosts; leave the default otherwise.
+    type: path
+    default: /proc/driver/nvidia/gpus
+  nvidia_device_path:
+    description:
+      - The device node of the first NVIDIA GPU.
+      - For tests and unusual hosts; leave the default otherwise.
+    type: path
+    default: /dev/nvidia0
   cgroup_root:
     description:
       - Where the cgroup file system is mounted, to find a memory limit or CPU quota on hosts that are themselves containers.
@@ -197,9 +228,19 @@ host:
       type: str
       sample: /proc/meminfo
     docker:
-      description: The engine's answer.
+      description: The engine's answer, with its runtimes and CDI spec directories.
       type: dict
-      sample: {"answers": true, "version": "20.10.24", "api_version": "1.41", "data_root": "/var/lib/docker"}
+      sample: {"answers": true, "version": "20.10.24", "api_version": "1.41", "data_root": "/var/lib/docker",
+               "runtimes": ["io.containerd.runc.v2", "nvidia", "runc"], "cdi_spec_dirs": []}
+    nvidia_gpus:
+      description: The GPUs the NVIDIA driver lists (entries of O(nvidia_gpus_path)).
+      type: list
+      elements: str
+      sample: ["0000:00:1e.0"]
+    nvidia_device:
+      description: Whether O(nvidia_device_path) exists.
+      type: bool
+      sample: true
 plan:
   description: The planned containers resolved to numbers, and their sums.
   returned: always
@@ -207,7 +248,7 @@ plan:
   sample:
     containers:
       - {index: 0, name: speech-to-text-0, kind: speech-to-text, cpus: 4.0, memory_bytes: 4294967296,
-         headroom_bytes: 4294967296, image_disk_bytes: 8589934592}
+         headroom_bytes: 4294967296, image_disk_bytes: 8589934592, concurrency: 8, needs_gpu: false, gpus: ""}
     cpus_max: 4.0
     memory_bytes: 4294967296
     headroom_bytes: 4294967296
@@ -222,6 +263,13 @@ unmet:
       message: AVX2 is not supported by this CPU (no avx2 flag in /proc/cpuinfo)
       needed: avx2
       available: null
+notes:
+  description: Requirements deliberately not checked, for example the GPU of a container with O(containers[].gpus=none).
+  returned: always
+  type: list
+  elements: str
+  sample: ["container fast-stt-en (fast-transcription) runs with gpus: none, so its GPU requirement is not checked
+            (labs and CPU stand-ins only; Microsoft's image needs a GPU)"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -243,6 +291,8 @@ def main() -> None:
                     cpus=dict(type="float"),
                     memory=dict(type="str"),
                     containerpreview=dict(type="bool", default=False),
+                    concurrency=dict(type="int"),
+                    gpus=dict(type="str", choices=["all", "none"]),
                 ),
             ),
             fail_on_unmet=dict(type="bool", default=True),
@@ -251,6 +301,8 @@ def main() -> None:
             cpuinfo_path=dict(type="path", default="/proc/cpuinfo"),
             meminfo_path=dict(type="path", default="/proc/meminfo"),
             cgroup_root=dict(type="path", default="/sys/fs/cgroup"),
+            nvidia_gpus_path=dict(type="path", default="/proc/driver/nvidia/gpus"),
+            nvidia_device_path=dict(type="path", default="/dev/nvidia0"),
             **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,

@@ -54,7 +54,7 @@ options:
       kind:
         description:
           - The speech container kind, one of V(speech-to-text), V(custom-speech-to-text), V(neural-text-to-speech),
-            V(language-detection), V(text-to-speech), V(custom-text-to-speech).
+            V(language-detection), V(fast-transcription), V(text-to-speech), V(custom-text-to-speech).
         type: str
         required: true
       state:
@@ -70,10 +70,17 @@ options:
         description: The locale for kinds whose tag has one (V(en-us) or V(en-US)).
         type: str
       voice:
-        description: The voice for text-to-speech kinds (V(arianeural) or V(AriaNeural)).
+        description:
+          - The voice for text-to-speech kinds, best in Microsoft's casing (V(AriaNeural), V(AndrewMultilingualNeural)),
+            which the SSML voice name keeps; voice names are case-sensitive.
+          - A voice in lowercase (V(arianeural)) is accepted only when the collection's table of Microsoft's voice
+            names knows its casing.
+          - Neural voices whose name contains C(Multilingual) need at least 8 CPUs and 24 GB.
         type: str
       preview:
-        description: Use the C(-preview) tag of kinds that have one (language-detection, text-to-speech).
+        description:
+          - Use the C(-preview) tag of kinds that have one (speech-to-text, custom-speech-to-text,
+            neural-text-to-speech, language-detection, text-to-speech); fast-transcription tags always carry it.
         type: bool
         default: false
       containerpreview:
@@ -137,8 +144,19 @@ options:
         description: Proxy credentials C(user:password) (C(HTTP_PROXY_CREDS)). Never shown in any output.
         type: str
       decoder_max_count:
-        description: Concurrent decoders of speech-to-text kinds (env C(DECODER_MAX_COUNT)).
+        description:
+          - Concurrent decoders, env C(DECODER_MAX_COUNT) of speech-to-text kinds or C(DECODER_COUNT) of
+            fast-transcription (Microsoft's default 2; at least 2 for dual-channel audio).
         type: int
+      gpus:
+        description:
+          - GPUs of a kind that needs one (fast-transcription). V(all) gives the container every GPU, as
+            C(docker run --gpus all) does; the host needs an NVIDIA GPU and the NVIDIA Container Toolkit.
+          - V(none) runs it without a GPU. For labs and CPU stand-ins only; Microsoft's image does not work
+            without a GPU.
+          - Defaults to V(all) for kinds that need a GPU; other kinds take no GPU.
+        type: str
+        choices: [all, none]
       settings:
         description:
           - Further documented settings passed as they are
@@ -400,6 +418,7 @@ CONTAINER_OPTIONS = dict(
     http_proxy=dict(type="str"),
     http_proxy_creds=dict(type="str", no_log=True),
     decoder_max_count=dict(type="int"),
+    gpus=dict(type="str", choices=["all", "none"]),
     settings=dict(type="dict"),
     restart_policy=dict(type="str", default="unless-stopped"),
     log_max_size=dict(type="str", default="10m"),

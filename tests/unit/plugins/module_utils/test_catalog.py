@@ -43,6 +43,7 @@ def test_every_kind_has_a_round_tripping_example() -> None:
         "custom-speech-to-text",
         "neural-text-to-speech",
         "language-detection",
+        "fast-transcription",
         "text-to-speech",
         "custom-text-to-speech",
     }
@@ -54,19 +55,46 @@ def test_display_case_locale_and_voice_make_lowercase_tags() -> None:
     assert catalog.build_tag("neural-text-to-speech", "3.1.0", "en-US", "AriaNeural") == "3.1.0-amd64-en-us-arianeural"
 
 
+# Expected names copied from Microsoft's voice list, MicrosoftDocs/azure-ai-docs
+# articles/ai-services/speech-service/includes/language-support/tts.md (10/2025), and for the retired standard
+# voices from MicrosoftDocs/azure-docs articles/cognitive-services/containers/container-image-tags.md (2020).
 @pytest.mark.parametrize(
     "locale,voice,expected",
     [
         ("en-us", "arianeural", "en-US-AriaNeural"),
         ("en-US", "AriaNeural", "en-US-AriaNeural"),
         ("de-de", "katjaneural", "de-DE-KatjaNeural"),
+        ("en-us", "andrewmultilingualneural", "en-US-AndrewMultilingualNeural"),
+        ("en-US", "AndrewMultilingualNeural", "en-US-AndrewMultilingualNeural"),
+        ("zh-cn", "xiaochenneural", "zh-CN-XiaochenNeural"),
+        ("zh-cn-sichuan", "yunxineural", "zh-CN-sichuan-YunxiNeural"),
+        ("zh-hk", "hiumaanneural", "zh-HK-HiuMaanNeural"),
+        ("vi-vn", "hoaimyneural", "vi-VN-HoaiMyNeural"),
+        ("ko-kr", "sunhineural", "ko-KR-SunHiNeural"),
+        ("sr-latn-rs", "nicholasneural", "sr-Latn-RS-NicholasNeural"),
         ("en-us", "jessarus", "en-US-JessaRUS"),
-        ("zh-hans-cn", "xiaoxiaoneural", "zh-Hans-CN-XiaoxiaoNeural"),
-        ("en-us", "JennyMultilingualNeural", "en-US-JennyMultilingualNeural"),
+        ("en-us", "guy24krus", "en-US-Guy24kRUS"),
+        ("en-in", "ravi-apollo", "en-IN-Ravi-Apollo"),
+        # Not in the collection's table: display case is used as given (tts.md lists en-GB-OllieMultilingualNeural).
+        ("en-GB", "OllieMultilingualNeural", "en-GB-OllieMultilingualNeural"),
     ],
 )
 def test_ssml_voice_name(locale: str, voice: str, expected: str) -> None:
     assert catalog.ssml_voice_name(locale, voice) == expected
+
+
+def test_lowercase_voice_outside_the_table_asks_for_microsofts_casing() -> None:
+    # No voice of this name is in tts.md, so its SSML casing cannot be known.
+    with pytest.raises(CatalogError) as error:
+        catalog.ssml_voice_name("en-us", "ollie2neural")
+    assert "give the voice in Microsoft's casing (for example voice: AndrewMultilingualNeural" in str(error.value)
+
+
+def test_display_case_that_differs_from_microsofts_is_refused() -> None:
+    # Title-casing gives en-US-AndrewmultilingualNeural; Microsoft's name is en-US-AndrewMultilingualNeural (tts.md).
+    with pytest.raises(CatalogError) as error:
+        catalog.ssml_voice_name("en-US", "AndrewmultilingualNeural")
+    assert str(error.value).endswith("give voice: AndrewMultilingualNeural")
 
 
 @pytest.mark.parametrize(
@@ -79,7 +107,9 @@ def test_ssml_voice_name(locale: str, voice: str, expected: str) -> None:
         (lambda: catalog.build_tag("neural-text-to-speech", "3.1.0", "en-us"), "need a voice"),
         (lambda: catalog.build_tag("neural-text-to-speech", "3.1.0", "en-us", "aria neural"), "voice 'aria neural'"),
         (lambda: catalog.build_tag("custom-speech-to-text", "3.12.0", "en-us"), "have no locale in their tag"),
-        (lambda: catalog.build_tag("speech-to-text", "3.12.0", "en-us", preview=True), "have no -preview tags"),
+        (lambda: catalog.build_tag("custom-text-to-speech", "1.3.0", preview=True), "have no -preview tags"),
+        (lambda: catalog.build_tag("fast-transcription", "1.0.0", "en-us", preview=True, form="gpu"), "no -preview"),
+        (lambda: catalog.build_tag("language-detection", "1.18.0", form="gpu"), "have no gpu form"),
         (lambda: catalog.parse_tag("speech-to-text", "3.12.0-amd64"), "does not match the speech-to-text tag format"),
         (lambda: catalog.parse_tag("speech-to-text", "3.12.0-amd64-EN-US"), "does not match"),
         (lambda: catalog.parse_tag("speech-to-text", "latest"), "<version>-amd64-<locale>"),

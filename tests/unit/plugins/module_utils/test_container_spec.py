@@ -98,7 +98,7 @@ def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() ->
         ({"kind": "speech"}, {}, "containers[0] (stt).kind: unknown speech container kind 'speech'; valid kinds: "),
         ({"version": "3.12"}, {}, "containers[0] (stt).version/locale/voice: version '3.12' is not of the form x.y.z"),
         ({"version": None}, {}, "containers[0] (stt).version: missing: set a pinned version"),
-        ({"locale": "english"}, {}, "locale 'english' is not a locale like en-us or en-US"),
+        ({"locale": "english"}, {}, "locale 'english' is not a locale like en-us, en-US"),
         ({}, {"eula": "yes"}, "containers[0] (stt).eula: 'yes' is not 'accept': read Microsoft's license terms"),
         ({}, {"eula": None}, "containers[0] (stt).eula: None is not 'accept'"),
         (
@@ -124,7 +124,7 @@ def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() ->
         (
             {"decoder_max_count": 2, "kind": "language-detection", "locale": None, "version": "1.12.0"},
             {},
-            "only speech-to-text kinds read DECODER_MAX_COUNT",
+            "containers[0] (stt).decoder_max_count: language-detection has no decoder count setting",
         ),
         (
             {"settings": {"Eula": "accept"}},
@@ -172,3 +172,88 @@ def test_duplicate_names_and_ports_are_refused() -> None:
 def test_allow_below_minimum_accepts_lab_sizes() -> None:
     [small] = build_desired([entry(cpus=0.5, memory="256m")], dict(DEFAULTS, allow_below_minimum=True))
     assert (small.cpus, small.memory_bytes) == (0.5, 256 * 1024**2)
+
+
+def fast_transcription(**fields: Any) -> dict[str, Any]:
+    base = {
+        "name": "fast",
+        "kind": "fast-transcription",
+        "version": "1.0.0",
+        "locale": "en",
+        "cpus": 8,
+        "memory": "16g",
+    }
+    base.update(fields)
+    return base
+
+
+class RecordingClient:
+    """Stands in for docker.APIClient.create_host_config: keeps what it was asked for."""
+
+    def create_host_config(self, **kwargs: Any) -> dict[str, Any]:
+        return kwargs
+
+
+def test_fast_transcription_requests_every_gpu() -> None:
+    [fast] = build_desired([fast_transcription(decoder_max_count=4)], DEFAULTS)
+    # speech-container-ft.md: image .../fast-transcription:en-gpu-1.0.0-preview, docker run --gpus all -p 5000:5000
+    # -e ASPNETCORE_URLS=http://+:5000, DECODER_COUNT, health GET /stt/health.
+    assert fast.image.endswith("/azure-cognitive-services/speechservices/fast-transcription:en-gpu-1.0.0-preview")
+    assert fast.env == {"ASPNETCORE_URLS": "http://+:5000", "DECODER_COUNT": "4"}
+    host_config = fast.create_arguments(RecordingClient(), "sha256:0")["host_config"]
+    # Docker SDK: DeviceRequest(count=-1, capabilities=[["gpu"]]) is docker run --gpus all.
+    assert host_config["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
+    assert fast.endpoints()["ready"] == "http://127.0.0.1:5000/stt/health"
+    assert fast.endpoints()["status"] is None
+    assert fast.endpoints()["query"] == ["http://127.0.0.1:5000/stt/transcriptions:transcribe?api-version=2024-11-15"]
+
+
+def test_gpus_none_is_the_cpu_stand_in_opt_out() -> None:
+    [fast] = build_desired([fast_transcription(gpus="none")], DEFAULTS)
+    assert "device_requests" not in fast.create_arguments(RecordingClient(), "sha256:0")["host_config"]
+    assert fast.public_spec()["gpus"] == "none"
+
+
+def test_kinds_without_gpu_keep_their_spec_and_refuse_a_gpu() -> None:
+    [stt] = build_desired([entry()], DEFAULTS)
+    assert "gpus" not in stt.public_spec()
+    assert "device_requests" not in stt.create_arguments(RecordingClient(), "sha256:0")["host_config"]
+    assert problems([entry(gpus="all")]) == [
+        "containers[0] (stt).gpus: speech-to-text does not use a GPU: remove gpus (only fast-transcription requests one)"
+    ]
+
+
+def tts(**fields: Any) -> dict[str, Any]:
+    base = {"name": "tts", "kind": "neural-text-to-speech", "version": "4.1.0", "locale": "en-US", "cpus": 8}
+    base.update(fields, memory=fields.get("memory", "24g"))
+    return base
+
+
+def test_voice_names_keep_microsofts_casing() -> None:
+    # tts.md: en-US-AndrewMultilingualNeural (title-casing would give en-US-AndrewmultilingualNeural).
+    [voice] = build_desired([tts(voice="AndrewMultilingualNeural")], DEFAULTS)
+    assert voice.endpoints()["ssml_voice"] == "en-US-AndrewMultilingualNeural"
+    assert voice.image.endswith(":4.1.0-amd64-en-us-andrewmultilingualneural")
+
+
+def test_unknown_lowercase_voice_asks_for_microsofts_casing() -> None:
+    [problem] = problems([tts(voice="ollie2multilingualneural")])
+    assert problem.startswith("containers[0] (tts).version/locale/voice: voice 'ollie2multilingualneural'")
+    assert "give the voice in Microsoft's casing (for example voice: AndrewMultilingualNeural" in problem
+
+
+def test_multilingual_voice_needs_8_cpus_and_24_gb() -> None:
+    # Issue 10's sizing guidance: neural TTS multilingual voices 8 cores / 24 GB.
+    assert problems([tts(voice="AndrewMultilingualNeural", cpus=6, memory="16g")]) == [
+        "containers[0] (tts).cpus: 6 is below the neural-text-to-speech minimum of 8 for multilingual voices: "
+        "raise it, or set allow_below_minimum: true (tests, labs)",
+        "containers[0] (tts).memory: '16g' is below the neural-text-to-speech minimum of 24.0 GiB for multilingual "
+        "voices: raise it, or set allow_below_minimum: true (tests, labs)",
+    ]
+
+
+def test_unsupported_neural_tts_fails_before_any_host_change() -> None:
+    [problem] = problems([tts(version="2.19.0", voice="AriaNeural")])
+    assert "Microsoft stopped supporting neural text to speech container versions 2.19 and earlier on 2024-02-29" in (
+        problem
+    )

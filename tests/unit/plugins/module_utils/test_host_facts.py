@@ -10,6 +10,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import GIB
 from ansible_collections.speechops.edge.plugins.module_utils._host_facts import (
     HostFacts,
     judge,
+    notes,
     parse_cpuinfo,
     parse_meminfo,
     plan_containers,
@@ -153,3 +154,62 @@ def test_engine_not_answering_is_an_unmet_requirement() -> None:
 def test_all_problems_are_reported_together() -> None:
     unmet = judge(facts(avx2=False, cores=2.0), plan_containers([{"kind": "speech-to-text"}]), "engine down")
     assert [item.requirement for item in unmet] == ["avx2", "docker", "cpus"]
+
+
+def test_concurrency_beyond_the_guidance_is_unmet_with_numbers() -> None:
+    planned = plan_containers([{"name": "stt", "kind": "speech-to-text", "cpus": 4, "concurrency": 10}])
+    [unmet] = judge(facts(), planned)
+    # Issue 10's guidance: speech-to-text 2 sessions per core.
+    assert unmet.message == (
+        "container stt (speech-to-text) is expected to serve 10 concurrent sessions but its 4 CPUs serve 8 by "
+        "Microsoft's guidance (2 sessions per core): give it 5 CPUs"
+    )
+    assert (unmet.requirement, unmet.needed, unmet.available) == ("concurrency", 5, 4)
+    assert judge(facts(), plan_containers([{"kind": "speech-to-text", "cpus": 4, "concurrency": 8}])) == []
+    tts = plan_containers(
+        [{"name": "tts", "kind": "neural-text-to-speech", "cpus": 8, "memory": "12g", "concurrency": 6}]
+    )
+    # Neural TTS: 5 requests per 8 cores.
+    assert [item.message for item in judge(facts(cores=16.0, memory_bytes=64 * GIB), tts)] == [
+        "container tts (neural-text-to-speech) is expected to serve 6 concurrent requests but its 8 CPUs serve 5 by "
+        "Microsoft's guidance (5 requests per 8 cores): give it 9.6 CPUs"
+    ]
+
+
+GPU_HOST = dict(cores=16.0, memory_bytes=128 * GIB, memory_total_bytes=128 * GIB)
+
+
+def test_gpu_kind_needs_an_nvidia_gpu_and_runtime() -> None:
+    planned = plan_containers([{"name": "fast", "kind": "fast-transcription"}])
+    docker = {"answers": True, "runtimes": ["io.containerd.runc.v2", "runc"], "cdi_spec_dirs": []}
+    unmet = judge(facts(docker=docker, **GPU_HOST), planned)
+    assert [item.requirement for item in unmet] == ["gpu", "gpu_runtime"]
+    assert unmet[0].message.startswith("container fast (fast-transcription) needs an NVIDIA GPU (T4 or better)")
+    assert "lists the runtimes io.containerd.runc.v2, runc and no CDI spec directories" in unmet[1].message
+    assert "nvidia-ctk runtime configure --runtime=docker" in unmet[1].message
+    ready = dict(docker, runtimes=["nvidia", "runc"])
+    assert judge(facts(docker=ready, nvidia_gpus=["0000:00:1e.0"], **GPU_HOST), planned) == []
+    assert judge(facts(docker=dict(docker, cdi_spec_dirs=["/etc/cdi"]), nvidia_device=True, **GPU_HOST), planned) == []
+
+
+def test_gpus_none_skips_the_gpu_requirement_and_says_so() -> None:
+    planned = plan_containers([{"name": "fast", "kind": "fast-transcription", "gpus": "none"}])
+    assert judge(facts(docker={"answers": True, "runtimes": ["runc"]}, **GPU_HOST), planned) == []
+    assert notes(planned) == [
+        "container fast (fast-transcription) runs with gpus: none, so its GPU requirement is not checked (labs and "
+        "CPU stand-ins only; Microsoft's image needs a GPU)"
+    ]
+
+
+def test_read_host_facts_finds_nvidia_gpus(tmp_path: Path) -> None:
+    (tmp_path / "gpus" / "0000:00:1e.0").mkdir(parents=True)
+    (tmp_path / "nvidia0").write_text("")
+    read = read_host_facts(
+        cpuinfo_path=str(tmp_path / "none"),
+        meminfo_path=str(tmp_path / "none"),
+        cgroup_root=str(tmp_path),
+        disk_path=str(tmp_path),
+        nvidia_gpus_path=str(tmp_path / "gpus"),
+        nvidia_device_path=str(tmp_path / "nvidia0"),
+    )
+    assert (read.nvidia_gpus, read.nvidia_device) == (["0000:00:1e.0"], True)

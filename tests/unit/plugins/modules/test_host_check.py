@@ -61,6 +61,8 @@ def test_small_plan_passes_and_reports_facts(host_files: dict[str, str]) -> None
         "api_version": "1.41",
         "data_root": "/",
         "storage_driver": "overlay2",
+        "runtimes": [],
+        "cdi_spec_dirs": [],
     }
     assert result["plan"]["memory_bytes"] == 1024**3
 
@@ -114,3 +116,55 @@ def test_old_docker_sdk_is_refused(host_files: dict[str, str]) -> None:
     with mock.patch.object(_docker_api.docker, "__version__", "4.4.4"):
         failed, result = run(host_files)
     assert failed and "4.4.4" in result["msg"] and ">= 5.0.0" in result["msg"]
+
+
+class GpuReadyClient(FakeClient):
+    def info(self) -> dict[str, Any]:
+        return dict(super().info(), Runtimes={"nvidia": {"path": "nvidia-container-runtime"}, "runc": {"path": "runc"}})
+
+
+def test_fast_transcription_without_gpu_fails_with_one_message(host_files: dict[str, str]) -> None:
+    failed, result = run(
+        host_files,
+        containers=[{"name": "fast", "kind": "fast-transcription", "cpus": 1, "memory": "1g"}],
+        nvidia_gpus_path=host_files["cgroup"] + "/no-gpus",
+        nvidia_device_path=host_files["cgroup"] + "/no-nvidia0",
+    )
+    assert failed
+    assert [item["requirement"] for item in result["unmet"]] == ["gpu", "gpu_runtime"]
+    assert "container fast (fast-transcription) needs an NVIDIA GPU (T4 or better)" in result["msg"]
+    assert result["host"]["nvidia_gpus"] == [] and result["host"]["nvidia_device"] is False
+
+
+def test_gpu_host_with_nvidia_runtime_passes(host_files: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "gpus" / "0000:00:1e.0").mkdir(parents=True)
+    failed, result = run(
+        host_files,
+        client=GpuReadyClient(),
+        containers=[{"name": "fast", "kind": "fast-transcription", "cpus": 1, "memory": "1g"}],
+        nvidia_gpus_path=str(tmp_path / "gpus"),
+        nvidia_device_path=str(tmp_path / "no-nvidia0"),
+    )
+    assert not failed and result["ok"] and result["notes"] == []
+    assert result["host"]["docker"]["runtimes"] == ["nvidia", "runc"]
+
+
+def test_cpu_stand_in_skips_the_gpu_and_says_so(host_files: dict[str, str]) -> None:
+    failed, result = run(
+        host_files,
+        containers=[{"name": "fast", "kind": "fast-transcription", "cpus": 1, "memory": "1g", "gpus": "none"}],
+        nvidia_gpus_path=host_files["cgroup"] + "/no-gpus",
+        nvidia_device_path=host_files["cgroup"] + "/no-nvidia0",
+    )
+    assert not failed and result["ok"]
+    assert result["notes"][0].startswith("container fast (fast-transcription) runs with gpus: none")
+
+
+def test_concurrency_is_judged(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, containers=[{"name": "lid", "kind": "language-detection", "concurrency": 3}])
+    assert failed
+    # Issue 10's guidance: language detection 2 per core.
+    assert result["msg"].endswith(
+        "container lid (language-detection) is expected to serve 3 concurrent sessions but its 1 CPUs serve 2 by "
+        "Microsoft's guidance (2 sessions per core): give it 1.5 CPUs"
+    )
