@@ -1,17 +1,28 @@
 # Copyright: (c) 2026, speechops.edge contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Ask a running speech container whether it serves: /ready, /status, and real queries.
+"""Ask a running speech container whether it serves: /ready, /status, and the wire protocols of real queries.
 
 Standard library only (urllib, socket): it runs on the edge host next to the containers.
+Protocol pieces here, judgement in _speech_probe_module.py:
+- HTTP (no proxy), /ready and /status;
+- REST synthesis (speech-container-howto.md: POST /speech/synthesize/cognitiveservices/v1 with SSML);
+- RIFF WAV parsing;
+- a WebSocket client (RFC 6455) that verifies the handshake's Sec-WebSocket-Accept, as browsers and the
+  JavaScript Speech SDK do (node_modules/ws/lib/websocket.js: 'Invalid Sec-WebSocket-Accept header');
+- the Speech SDK's USP message framing (common.speech/WebsocketMessageFormatter.js): text messages are
+  header lines, an empty line and a body; binary messages are a 2-byte big-endian header length, the header
+  lines and the payload.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import socket
 import struct
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,10 +34,15 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     READY_PATH,
     SERVING_API_STATUSES,
     STATUS_PATH,
+    TTS_REST_PATH,
 )
 
 # apiStatus values that will not get better by waiting: fail the rollout at once.
 FINAL_API_STATUSES = ("Invalid", "Mismatch", "ContainerUseUnauthorized", "OutOfQuota")
+# RFC 6455 section 1.3: the server proves it read the key by hashing it with this GUID.
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+WS_NORMAL_CLOSURE = 1000
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -66,12 +82,12 @@ def http_request(
         return exc.code, exc.read(), dict(exc.headers or {})
 
 
-def probe(base_url: str, timeout: float = 3.0, with_status: bool = True) -> Probe:
-    """One look at /ready and (when ready) /status. Connection errors are a not-ready answer."""
+def probe(base_url: str, timeout: float = 3.0, with_status: bool = True, ready_path: str = READY_PATH) -> Probe:
+    """One look at /ready (or a kind's own ready_path) and (when ready) /status. No connection is not ready."""
     try:
-        code, _body, _headers = http_request(base_url + READY_PATH, timeout)
+        code, _body, _headers = http_request(base_url + ready_path, timeout)
     except (OSError, ValueError) as exc:
-        return Probe(False, None, None, None, "no answer on %s: %s" % (base_url + READY_PATH, _reason(exc)))
+        return Probe(False, None, None, None, "no answer on %s: %s" % (base_url + ready_path, _reason(exc)))
     if code != 200 or not with_status:
         return Probe(code == 200, code, None, None)
     try:
@@ -84,7 +100,7 @@ def probe(base_url: str, timeout: float = 3.0, with_status: bool = True) -> Prob
 
 
 def _reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
+    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
     return str(reason) or exc.__class__.__name__
 
 
@@ -105,15 +121,23 @@ def describe(result: Probe) -> str:
 
 
 def synthesize(
-    base_url: str, ssml_voice: str, text: str, output_format: str, timeout: float = 30.0
+    base_url: str, ssml_voice: str, text: str, output_format: str, timeout: float = 30.0, language: str | None = None
 ) -> tuple[int, bytes]:
-    """POST SSML to a text-to-speech container; (status, body)."""
+    """POST SSML to a text-to-speech container (speech-container-howto.md); (status, body).
+
+    The voice name goes out exactly as given: containers compare it case-sensitively.
+    """
     ssml = (
         '<speak version="1.0" xmlns="http://www.w3.org/2001/10/synthesis" xml:lang="%s">'
-        '<voice name="%s">%s</voice></speak>' % ("-".join(ssml_voice.split("-")[:2]), ssml_voice, _xml_escape(text))
+        '<voice name="%s">%s</voice></speak>'
+        % (
+            _xml_escape(language or "-".join(ssml_voice.split("-")[:2])),
+            _xml_escape(ssml_voice),
+            _xml_escape(text),
+        )
     )
     code, body, _headers = http_request(
-        base_url + "/speech/synthesize/cognitiveservices/v1",
+        base_url + TTS_REST_PATH,
         timeout,
         data=ssml.encode("utf-8"),
         headers={"Content-Type": "application/ssml+xml", "X-Microsoft-OutputFormat": output_format},
@@ -122,72 +146,177 @@ def synthesize(
 
 
 def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
-def wav_summary(body: bytes) -> dict[str, Any] | None:
-    """Channels, sample rate, bits and duration of a RIFF WAV, or None when it is not one."""
-    if len(body) < 44 or body[:4] != b"RIFF" or body[8:12] != b"WAVE":
+@dataclass
+class Wav:
+    format_tag: int
+    channels: int
+    sample_rate: int
+    bits_per_sample: int
+    byte_rate: int
+    data: bytes
+
+
+def parse_wav(body: bytes) -> Wav | None:
+    """The fmt chunk and the samples of a RIFF WAV, or None when it is not one (or has no data chunk)."""
+    if len(body) < 12 or body[:4] != b"RIFF" or body[8:12] != b"WAVE":
         return None
     offset = 12
     fmt = None
     while offset + 8 <= len(body):
         chunk, size = body[offset : offset + 4], struct.unpack("<I", body[offset + 4 : offset + 8])[0]
-        if chunk == b"fmt ":
+        if chunk == b"fmt " and size >= 16 and offset + 24 <= len(body):
             fmt = struct.unpack("<HHIIHH", body[offset + 8 : offset + 24])
         elif chunk == b"data" and fmt:
-            data_size = min(size, len(body) - offset - 8)
-            channels, rate, byte_rate, bits = fmt[1], fmt[2], fmt[3], fmt[5]
-            return {
-                "channels": channels,
-                "sample_rate": rate,
-                "bits_per_sample": bits,
-                "data_bytes": data_size,
-                "duration_seconds": round(data_size / byte_rate, 3) if byte_rate else 0.0,
-            }
+            # Streamed WAVs (the Speech SDK's own header, AudioStreamFormat.js) leave the size 0 or wrong.
+            end = len(body) if size in (0, 0xFFFFFFFF) else min(len(body), offset + 8 + size)
+            return Wav(fmt[0], fmt[1], fmt[2], fmt[5], fmt[3], body[offset + 8 : end])
         offset += 8 + size + (size & 1)
     return None
 
 
-def websocket_recognize(url: str, audio: bytes, timeout: float = 10.0) -> list[str]:
-    """Open the speech-to-text WebSocket, send audio as binary frames, return the text messages received.
+def wav_summary(body: bytes) -> dict[str, Any] | None:
+    """Channels, sample rate, bits and duration of a RIFF WAV, or None when it is not one."""
+    wav = parse_wav(body)
+    if wav is None:
+        return None
+    return {
+        "channels": wav.channels,
+        "sample_rate": wav.sample_rate,
+        "bits_per_sample": wav.bits_per_sample,
+        "data_bytes": len(wav.data),
+        "duration_seconds": round(len(wav.data) / wav.byte_rate, 3) if wav.byte_rate else 0.0,
+    }
 
-    A minimal RFC 6455 client, enough to prove the endpoint accepts the documented protocol.
-    """
-    parsed = urlparse(url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    path = parsed.path + ("?" + parsed.query if parsed.query else "")
-    key = base64.b64encode(os.urandom(16)).decode()
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        sock.sendall(
-            (
-                "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, host, port, key)
-            ).encode()
-        )
-        reader = sock.makefile("rb")
-        status_line = reader.readline().decode("latin-1").strip()
-        while reader.readline() not in (b"\r\n", b"\n", b""):
-            pass
-        if " 101 " not in status_line + " ":
-            raise ConnectionError("WebSocket upgrade refused: %s" % status_line)
-        for start in range(0, max(len(audio), 1), 4096):
-            sock.sendall(_ws_frame(0x2, audio[start : start + 4096]))
-        messages: list[str] = []
-        while True:
-            opcode, payload = _ws_read(reader)
-            if opcode == 0x1:
-                text = payload.decode("utf-8", "replace")
-                messages.append(text)
-                if "Path: turn.end" in text or "Path:turn.end" in text:
+
+def websocket_accept(key: str) -> str:
+    """The Sec-WebSocket-Accept a server must answer for a Sec-WebSocket-Key (RFC 6455 section 1.3)."""
+    return base64.b64encode(hashlib.sha1((key + WEBSOCKET_GUID).encode("ascii")).digest()).decode("ascii")
+
+
+class HandshakeError(Exception):
+    """The server did not open the WebSocket: status_code is its HTTP status (None: no HTTP answer)."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class WebSocketClosed(Exception):
+    """The server closed the WebSocket: code and reason of its close frame (code None: no close frame)."""
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__("closed with code %s%s" % (code, ": %s" % reason if reason else ""))
+        self.code = code
+        self.reason = reason
+
+
+class WebSocket:
+    """A minimal RFC 6455 client: masked frames out, a lock so two threads can send, pings answered."""
+
+    def __init__(self, sock: socket.socket, reader: Any) -> None:
+        self.sock = sock
+        self.reader = reader
+        self._send_lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, url: str, headers: list[tuple[str, str]], timeout: float) -> WebSocket:
+        """Open ws://HOST:PORT/PATH?QUERY with these extra request headers, in order; verify the accept value."""
+        parsed = urlparse(url)
+        host = parsed.hostname or "127.0.0.1"
+        target = (parsed.path or "/") + ("?" + parsed.query if parsed.query else "")
+        key = base64.b64encode(os.urandom(16)).decode("ascii")
+        lines = [
+            "GET %s HTTP/1.1" % target,
+            "Host: %s" % parsed.netloc,
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: %s" % key,
+            "Sec-WebSocket-Version: 13",
+        ] + ["%s: %s" % pair for pair in headers]
+        try:
+            sock = socket.create_connection((host, parsed.port or 80), timeout=timeout)
+        except OSError as exc:
+            raise HandshakeError("no answer on %s: %s" % (url, _reason(exc))) from exc
+        try:
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
+            reader = sock.makefile("rb")
+            status_line = reader.readline(8192).decode("latin-1").strip()
+            response_headers: dict[str, str] = {}
+            while True:
+                line = reader.readline(8192)
+                if line in (b"\r\n", b"\n", b""):
                     break
-            elif opcode == 0x8 or opcode is None:
-                break
-        sock.sendall(_ws_frame(0x8, b""))
-        return messages
+                name, _sep, value = line.decode("latin-1").partition(":")
+                response_headers[name.strip().lower()] = value.strip()
+            parts = status_line.split(" ", 2)
+            code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+            if code != 101:
+                raise HandshakeError(
+                    "the WebSocket upgrade of %s was refused: %s" % (url, status_line or "no HTTP answer"), code
+                )
+            expected = websocket_accept(key)
+            accept = response_headers.get("sec-websocket-accept")
+            if accept != expected:
+                raise HandshakeError(
+                    "the WebSocket handshake of %s is invalid: Sec-WebSocket-Accept is %s, RFC 6455 section 1.3 "
+                    "requires %r for the key sent (browsers and Microsoft's JavaScript Speech SDK refuse this server)"
+                    % (url, repr(accept) if accept is not None else "missing", expected),
+                    code,
+                )
+        except HandshakeError:
+            sock.close()
+            raise
+        except (OSError, ValueError) as exc:
+            sock.close()
+            raise HandshakeError("the WebSocket handshake of %s failed: %s" % (url, _reason(exc))) from exc
+        return cls(sock, reader)
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        frame = _ws_frame(opcode, payload)
+        with self._send_lock:
+            self.sock.sendall(frame)
+
+    def receive(self, timeout: float) -> tuple[int, bytes]:
+        """The next text or binary message (opcode, payload). Raises WebSocketClosed, or TimeoutError."""
+        while True:
+            self.sock.settimeout(max(timeout, 0.001))
+            try:
+                opcode, payload = _ws_read(self.reader)
+            except socket.timeout as exc:  # noqa: UP041 (an OSError, not TimeoutError, on Python 3.8 hosts)
+                raise TimeoutError("no message within %gs" % timeout) from exc
+            except OSError as exc:
+                raise WebSocketClosed(None, "connection lost: %s" % _reason(exc)) from exc
+            if opcode is None:
+                raise WebSocketClosed(None, "the connection ended without a close frame")
+            if opcode == WS_CLOSE:
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+                raise WebSocketClosed(code, payload[2:].decode("utf-8", "replace"))
+            if opcode == WS_PING:
+                self.send(WS_PONG, payload)
+                continue
+            if opcode in (WS_TEXT, WS_BINARY):
+                return opcode, payload
+
+    def close(self) -> None:
+        # A sender blocked mid-frame holds the lock: then skip the close frame rather than wait for it.
+        if self._send_lock.acquire(timeout=1.0):
+            try:
+                self.sock.sendall(_ws_frame(WS_CLOSE, struct.pack(">H", WS_NORMAL_CLOSURE)))
+            except OSError:
+                pass
+            finally:
+                self._send_lock.release()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
 
 def _ws_frame(opcode: int, payload: bytes) -> bytes:
+    """One final, masked client frame (RFC 6455 section 5.2: clients must mask)."""
     mask = os.urandom(4)
     header = bytes([0x80 | opcode])
     length = len(payload)
@@ -197,20 +326,66 @@ def _ws_frame(opcode: int, payload: bytes) -> bytes:
         header += bytes([0x80 | 126]) + struct.pack(">H", length)
     else:
         header += bytes([0x80 | 127]) + struct.pack(">Q", length)
-    return header + mask + bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
+    return header + mask + _mask(payload, mask)
+
+
+def _mask(payload: bytes, mask: bytes) -> bytes:
+    if not payload:
+        return b""
+    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(payload), "big")
 
 
 def _ws_read(reader: Any) -> tuple[int | None, bytes]:
-    head = reader.read(2)
-    if len(head) < 2:
-        return None, b""
-    opcode, length = head[0] & 0x0F, head[1] & 0x7F
-    if length == 126:
-        length = struct.unpack(">H", reader.read(2))[0]
-    elif length == 127:
-        length = struct.unpack(">Q", reader.read(8))[0]
-    mask = reader.read(4) if head[1] & 0x80 else b""
-    payload = reader.read(length)
-    if mask:
-        payload = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    return opcode, payload
+    """(opcode, payload) of one message; continuation frames are joined. (None, b"") at end of stream."""
+    opcode: int | None = None
+    message = b""
+    while True:
+        head = reader.read(2)
+        if len(head) < 2:
+            return None, b""
+        frame_opcode, length = head[0] & 0x0F, head[1] & 0x7F
+        if length == 126:
+            length = struct.unpack(">H", reader.read(2))[0]
+        elif length == 127:
+            length = struct.unpack(">Q", reader.read(8))[0]
+        mask = reader.read(4) if head[1] & 0x80 else b""
+        payload = reader.read(length)
+        if len(payload) < length:
+            return None, b""
+        if mask:
+            payload = _mask(payload, mask)
+        if frame_opcode >= 0x8:  # control frames may come between fragments
+            return frame_opcode, payload
+        if frame_opcode != 0x0:
+            opcode = frame_opcode
+        message += payload
+        if head[0] & 0x80:
+            return opcode, message
+
+
+def usp_headers(headers: list[tuple[str, str]]) -> str:
+    """Header lines as the Python Speech SDK writes them: 'Name:value' and CRLF, in the order given."""
+    return "".join("%s:%s\r\n" % pair for pair in headers)
+
+
+def usp_text(headers: list[tuple[str, str]], body: str) -> bytes:
+    """A USP text message: header lines, an empty line, the body."""
+    return (usp_headers(headers) + "\r\n" + body).encode("utf-8")
+
+
+def usp_binary(headers: list[tuple[str, str]], payload: bytes) -> bytes:
+    """A USP binary message: 2-byte big-endian header length, header lines, payload."""
+    head = usp_headers(headers).encode("ascii")
+    return struct.pack(">H", len(head)) + head + payload
+
+
+def parse_usp_text(text: str) -> tuple[dict[str, str], str]:
+    """(headers with lowercase names, body) of a USP text message, as WebsocketMessageFormatter.js parses it."""
+    head, _sep, body = text.partition("\r\n\r\n")
+    headers = {}
+    for line in head.split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers, body
