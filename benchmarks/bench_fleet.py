@@ -10,8 +10,8 @@ Usage (lab up with 6 hosts, .venv/bin on PATH):
 Per fleet and run, in one process so ratios hold on a noisy machine:
   1. fresh converge of speechops.edge.deploy (containers and images removed from the hosts first);
   2. idempotent reruns of deploy (changed=0 asserted), interleaved with 3. `ansible -m ping` on the same hosts;
-  4. an upgrade of speech-to-text (3.11.0 -> 3.12.0) while the controller polls every host's port every 50 ms:
-     gap = last good answer of the old version to the first good answer of the new one (the stand-in's /swagger
+  4. an upgrade of speech-to-text (5.0.0 -> 5.1.0) while the controller polls every host's port every 50 ms:
+     gap = last good answer of the old version to the first good answer of the new one (the stand-in's /swagger/v1/swagger.json
      names its version), split by the host's engine events into: old container stopped (port released), new
      container started, and the new container's own warm-up (its start to its first good answer);
   5. module invocations per host in an idempotent run (callback_plugins/speechops_count.py) and Docker API calls
@@ -41,7 +41,7 @@ RESULTS = REPO / "benchmarks" / "results"
 CALLBACKS = REPO / "benchmarks" / "callback_plugins"
 LAB_NET = "172.30.57."
 REGISTRY_CONTAINER = "speechops-lab-registry"
-OLD_STT, NEW_STT = "3.11.0", "3.12.0"
+OLD_STT, NEW_STT = "5.0.0", "5.1.0"
 STT_PORT = 5000
 STT_NAME = "stt-en-us"  # the name the speech role plans for speech-to-text en-US
 STT_PREVIOUS = STT_NAME + "-speechops-previous"  # the old container while the new one takes over
@@ -71,11 +71,11 @@ speech_containers:
     version: "{{ bench_stt_version }}"
     locale: en-US
   - kind: neural-text-to-speech
-    version: 3.1.0
+    version: 4.1.0
     locale: en-US
     voice: AriaNeural
   - kind: language-detection
-    version: 1.12.0
+    version: 1.18.0
     preview: true
 """
     % OLD_STT
@@ -200,7 +200,7 @@ def stamp() -> str:
 
 # ---- upgrade gap: poll every host's speech-to-text port ----------------------------------------------------
 # One GET /ready per poll (http.client, no opener machinery): the poller shares the 2 CPUs with the fleet, so
-# its own load is kept small. A good answer's version comes from the stand-in's /swagger, read on the first good
+# its own load is kept small. A good answer's version comes from the stand-in's /swagger/v1/swagger.json, read on the first good
 # answer after a bad one and at least once a second; the answers in between are the same container's.
 Sample = tuple[float, str | None]  # (wall-clock time, version of a good answer or None)
 
@@ -223,7 +223,7 @@ def poll_once(address: str, known: str | None, checked_at: float) -> tuple[str |
             return None, checked_at
         now = time.monotonic()
         if known is None or now - checked_at >= 1.0:
-            status, body = _get(address, "/swagger")
+            status, body = _get(address, "/swagger/v1/swagger.json")
             return (json.loads(body)["info"]["version"] if status == 200 else None), now
         return known, checked_at
     except (OSError, ValueError, KeyError, http.client.HTTPException):

@@ -93,10 +93,12 @@ TOOLS = {
 # --- the stand-in images pushed to the lab registry (the one place to change the list) -------------------
 # kind -> (versions, variants as (locale, voice), preview). Tags come from the catalog's build_tag().
 LAB_IMAGES: dict[str, tuple[tuple[str, ...], tuple[tuple[str | None, str | None], ...], bool]] = {
-    "speech-to-text": (("3.11.0", "3.12.0"), (("en-us", None), ("de-de", None)), False),
-    "custom-speech-to-text": (("3.11.0", "3.12.0"), ((None, None),), False),
-    "neural-text-to-speech": (("3.0.0", "3.1.0"), (("en-us", "arianeural"), ("en-us", "guyneural")), False),
-    "language-detection": (("1.11.0", "1.12.0"), ((None, None),), True),
+    "speech-to-text": (("5.0.0", "5.1.0"), (("en-us", None), ("de-de", None)), False),
+    "custom-speech-to-text": (("5.0.0", "5.1.0"), ((None, None),), False),
+    "neural-text-to-speech": (("4.0.0", "4.1.0"), (("en-us", "arianeural"), ("en-us", "guyneural")), False),
+    "language-detection": (("1.17.0", "1.18.0"), ((None, None),), True),
+    # A CPU stand-in of a GPU container: deploy it with `gpus: none` (labs and CPU stand-ins only).
+    "fast-transcription": (("1.0.0",), (("en", None),), True),
     "text-to-speech": (("1.2.0", "1.3.0"), (("en-us", "jessarus"),), True),
     "custom-text-to-speech": (("1.2.0", "1.3.0"), ((None, None),), False),
 }
@@ -689,6 +691,8 @@ def standin_tag_spec(img: LabImage) -> ImageSpec:
         "STANDIN_VOICE": img.voice or "",
         "STANDIN_WARMUP_SECONDS": "never" if img.never_ready else "",
         "STANDIN_PORT": str(catalog.KINDS[img.kind].port),
+        # The voice name in Microsoft's casing, from the catalog's table (voice names are case-sensitive).
+        "STANDIN_SSML_VOICE": catalog.ssml_voice_name(img.locale, img.voice) if img.locale and img.voice else "",
     }
     return ImageSpec(
         name="standin-%s-%s" % (img.kind, img.tag),

@@ -50,7 +50,20 @@ SSML = (
     '<voice name="{voice}">Hello from the speech ops edge lab. This is a test.</voice></speak>'
 )
 HAVE_AUDIO_TOOLS = bool(shutil.which("espeak-ng") and shutil.which("sox"))
+# The stand-in image runs Debian's python3 with python3-pocketsphinx; locally the same interpreter is used.
+DEBIAN_PYTHON = "/usr/bin/python3"
+HAVE_RECOGNIZER = (
+    os.path.exists(DEBIAN_PYTHON)
+    and subprocess.run([DEBIAN_PYTHON, "-c", "import pocketsphinx"], capture_output=True, check=False).returncode == 0
+)
+needs_recognizer = pytest.mark.skipif(not HAVE_RECOGNIZER, reason="Debian's python3-pocketsphinx is not installed")
+# Human speech with its transcript, from Debian's pocketsphinx-testdata (CMU's recording, not ours).
+GOFORWARD_RAW = Path("/usr/share/pocketsphinx/test/data/goforward.raw")
+GOFORWARD_WORDS = "go forward ten meters"
 STARTUP_TIMEOUT = 10.0
+# RFC 6455 section 1.3: the GUID and the worked example (key "dGhlIHNhbXBsZSBub25jZQ==").
+RFC6455_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+RFC6455_EXAMPLE = ("dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
 
 
 def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -198,21 +211,23 @@ class Services:
         self,
         args: list[str],
         kind: str = "neural-text-to-speech",
-        python: str = sys.executable,
+        python: str = DEBIAN_PYTHON if HAVE_RECOGNIZER else sys.executable,
         user: int | None = None,
         **env: str,
     ) -> Proc:
         """Start a stand-in without waiting for it (use wait_listening or wait_exit)."""
         base = {
             "SPEECH_KIND": kind,
-            "SPEECH_VERSION": "3.1.0",
+            "SPEECH_VERSION": "4.1.0",
             "SPEECH_LOCALE": "en-us",
             "SPEECH_VOICE": "arianeural" if "text-to-speech" in kind and not kind.startswith("custom") else "",
+            "SPEECH_SSML_VOICE": "en-US-AriaNeural"
+            if "text-to-speech" in kind and not kind.startswith("custom")
+            else "",
             "STANDIN_HOST": "127.0.0.1",
             "STANDIN_PORT": "0",
             "STANDIN_WARMUP_SECONDS": "0",
             "STANDIN_MODELS_DIR": str(self._builtin_models),
-            "STANDIN_WS_QUIET_SECONDS": "0.2",
         }
         base.update(env)
         proc = Proc([python, str(STANDIN), *args], clean_env(**base), self._workdir("standin"), user=user)
@@ -304,7 +319,7 @@ class WsClient:
             sock.close()
             return status, None
         headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
-        expected = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B65").encode()).digest()
+        expected = hashlib.sha1((key + RFC6455_GUID).encode()).digest()
         assert headers["Sec-WebSocket-Accept"] == base64.b64encode(expected).decode()
         return status, cls(sock, rest)
 
@@ -343,7 +358,10 @@ class WsClient:
         opcode, payload = self.recv()
         assert opcode == 0x1, (opcode, payload)
         head, _unused, body = payload.decode().partition("\r\n\r\n")
-        headers = dict(line.split(": ", 1) for line in head.split("\r\n"))
+        # "Name:value" or "Name: value": the SDKs parse both (the Python SDK itself writes no space).
+        headers = {
+            name.strip(): value.strip() for name, _sep, value in (line.partition(":") for line in head.split("\r\n"))
+        }
         return headers, body
 
     def close(self) -> None:
@@ -605,18 +623,19 @@ def test_tts_accepts_long_voice_name(tts: str) -> None:
     assert (status, headers["Content-Type"]) == (200, "audio/wav")
 
 
-def test_ssml_voice_names_match_catalog() -> None:
-    """The stand-in derives voice names like the catalog does (it cannot import it inside its image)."""
-    catalog = load_module("speechops_catalog", ROOT / "plugins" / "module_utils" / "_catalog.py")
-    standin = load_module("speechops_standin", STANDIN)
-    for locale, voice in (
-        ("en-us", "arianeural"),
-        ("en-us", "jessarus"),
-        ("en-us", "guy24krus"),
-        ("zh-hans-cn", "XiaoxiaoNeural"),
-    ):
-        identity = standin.Identity("neural-text-to-speech", "3.1.0", locale, voice)
-        assert identity.ssml_voice == catalog.ssml_voice_name(locale, voice)
+def test_tts_voice_names_are_case_sensitive(tts: str) -> None:
+    """Voice names are Microsoft's, case and all: the real container answers 400 for en-us-arianeural."""
+    body = SSML.format(voice="en-us-arianeural").encode()
+    status, _unused, answer = http("POST", tts + TTS_PATH, body, {"Content-Type": "application/ssml+xml"})
+    assert (status, answer) == (400, b"Voice doesn't match")
+
+
+def test_tts_health_from_version_3_10(services: Services, cloud: str) -> None:
+    """GET /synthesize/health exists on neural text-to-speech 3.10 and later only."""
+    _unused, new = services.running_standin(required(cloud), SPEECH_VERSION="3.10.0")
+    _unused, old = services.running_standin(required(cloud), SPEECH_VERSION="3.9.0")
+    assert http("GET", new + "/synthesize/health")[0] == 200
+    assert http("GET", old + "/synthesize/health")[0] == 404
 
 
 def test_tts_unknown_output_format_is_rejected(tts: str) -> None:
@@ -627,7 +646,10 @@ def test_tts_unknown_output_format_is_rejected(tts: str) -> None:
 def test_home_and_swagger(tts: str) -> None:
     status, headers, body = http("GET", tts + "/")
     assert status == 200 and headers["Content-Type"].startswith("text/html") and b"neural-text-to-speech" in body
-    assert TTS_PATH in get_json(tts + "/swagger")["paths"]
+    # /swagger is the Swagger UI page (speech-container-howto.md), its API description a JSON document.
+    status, headers, body = http("GET", tts + "/swagger")
+    assert status == 200 and headers["Content-Type"].startswith("text/html") and b"<title>Swagger UI</title>" in body
+    assert TTS_PATH in get_json(tts + "/swagger/v1/swagger.json")["paths"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -642,37 +664,88 @@ def test_stt_websocket_unknown_path_is_404(stt: str) -> None:
     assert WsClient.handshake(stt, "/speech/recognition/nonsense/cognitiveservices/v1")[0] == 404
 
 
-def test_stt_websocket_sdk_style_turn(stt: str) -> None:
+def test_websocket_accept_is_rfc6455(stt: str) -> None:
+    """RFC 6455 section 1.3's worked example, on the wire."""
+    port = int(stt.rsplit(":", 1)[1])
+    key, accept = RFC6455_EXAMPLE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(
+            (
+                "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (STT_PATH, key)
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(4096)
+            assert chunk, head
+            head += chunk
+    assert head.startswith(b"HTTP/1.1 101 ")
+    assert ("Sec-WebSocket-Accept: %s" % accept).encode() in head
+
+
+def sdk_turn(client: WsClient, request_id: str, pcm: bytes, chunk: int = 3200) -> None:
+    """What the Speech SDK sends for one recognition: RIFF header first, 100 ms audio messages, an empty one."""
+    header = "Path: audio\r\nX-RequestId: %s\r\n" % request_id
+    riff = (
+        b"RIFF\x00\x00\x00\x00WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+        + b"data\x00\x00\x00\x00"
+    )
+    client.send(0x2, sdk_binary(header + "Content-Type: audio/x-wav\r\n", riff))
+    for start in range(0, len(pcm), chunk):
+        client.send(0x2, sdk_binary(header, pcm[start : start + chunk]))
+    client.send(0x2, sdk_binary(header, b""))
+
+
+def read_turn(client: WsClient, request_id: str) -> list[tuple[str, dict[str, Any]]]:
+    messages = []
+    while True:
+        headers, body = client.recv_sdk_message()
+        assert headers["X-RequestId"] == request_id
+        messages.append((headers["Path"], json.loads(body)))
+        if headers["Path"] == "turn.end":
+            return messages
+
+
+@needs_recognizer
+def test_stt_silence_is_initial_silence_timeout(stt: str) -> None:
     status, client = WsClient.handshake(stt, STT_PATH + "?language=en-US&format=simple")
     assert status == 101 and client is not None
     request_id = secrets.token_hex(16).upper()
-    client.send(0x1, ("Path: speech.config\r\nX-RequestId: %s\r\n\r\n{}" % request_id).encode())
-    audio = secrets.token_bytes(32000)
-    client.send(0x2, sdk_binary("Path: audio\r\nX-RequestId: %s\r\n" % request_id, audio))
-    client.send(0x2, sdk_binary("Path: audio\r\nX-RequestId: %s\r\n" % request_id, b""))  # end of audio
-    paths = []
-    for _unused in range(3):
-        headers, body = client.recv_sdk_message()
-        assert headers["X-RequestId"] == request_id
-        assert headers["Content-Type"] == "application/json; charset=utf-8"
-        paths.append(headers["Path"])
-        if headers["Path"] == "speech.phrase":
-            phrase = json.loads(body)
-    assert paths == ["turn.start", "speech.phrase", "turn.end"]
-    assert phrase["RecognitionStatus"] == "Success"
-    assert "32000 bytes" in phrase["DisplayText"]
-    assert phrase["Duration"] == 10_000_000  # 1 s of 16 kHz 16-bit mono
+    sdk_turn(client, request_id, bytes(32000 * 2))
+    messages = read_turn(client, request_id)
+    paths = [path for path, _unused in messages]
+    assert paths[0] == "turn.start" and paths[-1] == "turn.end"
+    phrases = [body for path, body in messages if path == "speech.phrase"]
+    # Silence is never "Success": the service answers InitialSilenceTimeout (or NoMatch).
+    assert phrases and phrases[0]["RecognitionStatus"] in ("InitialSilenceTimeout", "NoMatch")
     client.close()
 
 
-def test_stt_websocket_raw_audio_and_ping(stt: str) -> None:
+@needs_recognizer
+@pytest.mark.skipif(not GOFORWARD_RAW.exists(), reason="Debian's pocketsphinx-testdata is not installed")
+def test_stt_transcribes_speech_with_interim_results(stt: str) -> None:
+    status, client = WsClient.handshake(stt, STT_PATH + "?language=en-US&format=detailed")
+    assert status == 101 and client is not None
+    request_id = secrets.token_hex(16).upper()
+    sdk_turn(client, request_id, GOFORWARD_RAW.read_bytes())
+    messages = read_turn(client, request_id)
+    paths = [path for path, _unused in messages]
+    assert paths[:2] == ["turn.start", "speech.startDetected"]
+    assert "speech.hypothesis" in paths and paths.index("speech.hypothesis") < paths.index("speech.phrase")
+    phrase = next(body for path, body in messages if path == "speech.phrase")
+    assert phrase["RecognitionStatus"] == "Success"
+    assert phrase["NBest"][0]["Lexical"] == GOFORWARD_WORDS
+    assert phrase["DisplayText"].lower().rstrip(".") == GOFORWARD_WORDS
+    client.close()
+
+
+def test_stt_websocket_ping(stt: str) -> None:
     _unused, client = WsClient.handshake(stt, "/speech/recognition/interactive/cognitiveservices/v1")
     assert client is not None
     client.send(0x9, b"hi")
     assert client.recv() == (0xA, b"hi")
-    client.send(0x2, b"\x00\x01" * 500)  # plain audio, no SDK framing: answered after a quiet period
-    paths = [client.recv_sdk_message()[0]["Path"] for _unused in range(3)]
-    assert paths == ["turn.start", "speech.phrase", "turn.end"]
     client.close()
 
 
@@ -680,13 +753,40 @@ def test_stt_websocket_raw_audio_and_ping(stt: str) -> None:
 # Language detection and disconnected mode
 
 
-def test_language_detection(services: Services, cloud: str) -> None:
-    _unused, url = services.running_standin(required(cloud), kind="language-detection")
-    status, _unused, body = http(
-        "POST", url + "/speech/languagedetection/cognitiveservices/v1?candidates=de-DE,en-US", b"\x00" * 3200
+@needs_recognizer
+@pytest.mark.skipif(not HAVE_AUDIO_TOOLS, reason="espeak-ng and sox not installed")
+@pytest.mark.parametrize(
+    ("voice", "text", "expected"),
+    [
+        ("de", "Guten Morgen. Das Wetter in Berlin ist heute sehr schoen und warm.", "de-DE"),
+        ("en-us", "Good morning. The weather in London is very nice and warm today.", "en-US"),
+    ],
+)
+def test_language_detection_decides_from_audio(
+    services: Services, cloud: str, tmp_path: Path, voice: str, text: str, expected: str, langid_model: str
+) -> None:
+    """/speech/universal/v2 with the speech.context of the Python SDK's SourceLanguageRecognizer."""
+    _unused, url = services.running_standin(
+        required(cloud), kind="language-detection", STANDIN_LANGID_MODEL=langid_model
     )
-    assert status == 200
-    assert json.loads(body)["PrimaryLanguage"]["Language"] == "de-DE"
+    spoken, pcm = tmp_path / "spoken.wav", tmp_path / "speech.raw"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(spoken), text], check=True)
+    subprocess.run(
+        ["sox", str(spoken), "-r", "16000", "-b", "16", "-c", "1", "-e", "signed-integer", str(pcm)], check=True
+    )
+    status, client = WsClient.handshake(url, "/speech/universal/v2")
+    assert status == 101 and client is not None
+    request_id = secrets.token_hex(16).upper()
+    context = {
+        "phraseDetection": {"mode": "None"},
+        "languageId": {"languages": ["en-US", "de-DE"], "mode": "DetectAtAudioStart", "Priority": "PrioritizeLatency"},
+    }
+    client.send(0x1, ("Path: speech.context\r\nX-RequestId: %s\r\n\r\n%s" % (request_id, json.dumps(context))).encode())
+    sdk_turn(client, request_id, pcm.read_bytes())
+    phrase = next(body for path, body in read_turn(client, request_id) if path == "speech.phrase")
+    assert phrase["RecognitionStatus"] == "Success"
+    assert phrase["PrimaryLanguage"]["Language"] == expected
+    client.close()
 
 
 def test_disconnected_license_download_then_offline_start(services: Services, cloud: str, tmp_path: Path) -> None:

@@ -17,18 +17,17 @@ Stand-in shortcuts (deliberate, documented):
 
 from __future__ import annotations
 
-import base64
-import hashlib
+import audioop
+import email.parser
+import email.policy
 import json
 import logging
 import os
-import queue
 import re
 import signal
 import socket
 import socketserver
 import ssl
-import struct
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,28 +45,42 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+# The sibling modules (websocket.py, usp.py, sessions.py, recognizer.py, langid.py) sit next to this file; tests
+# load it by path, so the directory is put on the path explicitly.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import sessions
+import usp
+from websocket import WebSocket, accept_key, valid_key
+
 LOG = logging.getLogger("standin")
 
 TTS_KINDS = ("neural-text-to-speech", "text-to-speech", "custom-text-to-speech")
 STT_KINDS = ("speech-to-text", "custom-speech-to-text")
 CUSTOM_KINDS = ("custom-speech-to-text", "custom-text-to-speech")
 LANGUAGE_DETECTION = "language-detection"
-KINDS = STT_KINDS + TTS_KINDS + (LANGUAGE_DETECTION,)
+FAST_TRANSCRIPTION = "fast-transcription"
+KINDS = STT_KINDS + TTS_KINDS + (LANGUAGE_DETECTION, FAST_TRANSCRIPTION)
 # Mirrors ContainerKind.disconnected_supported in plugins/module_utils/_catalog.py.
-DISCONNECTED_KINDS = ("speech-to-text", "custom-speech-to-text", "neural-text-to-speech")
+DISCONNECTED_KINDS = ("speech-to-text", "custom-speech-to-text", "neural-text-to-speech", FAST_TRANSCRIPTION)
 
+# REST synthesis (speech-container-howto.md) and the SDKs' synthesis WebSocket (Python, JavaScript).
 TTS_PATH = "/speech/synthesize/cognitiveservices/v1"
-STT_PATHS = tuple(
-    "/speech/recognition/%s/cognitiveservices/v1" % mode for mode in ("interactive", "conversation", "dictation")
-)
-# The real path is unverified (the catalog marks it so too); the stand-in serves POST and WebSocket here.
-LANGUAGE_DETECTION_PATH = "/speech/languagedetection/cognitiveservices/v1"
+TTS_WEBSOCKET_PATHS = ("/cognitiveservices/websocket/v1", "/tts/cognitiveservices/websocket/v1")
+# Neural TTS 3.10 and later: GET /synthesize/health, 200 when synthesis works, 503 otherwise.
+SYNTHESIS_HEALTH_PATH = "/synthesize/health"
+SYNTHESIS_HEALTH_SINCE = (3, 10)
+STT_MODES = ("interactive", "conversation", "dictation")
+STT_PATHS = {"/speech/recognition/%s/cognitiveservices/v1" % mode: mode for mode in STT_MODES}
+# Python's SourceLanguageRecognizer opens /speech/universal/v2; JavaScript's auto-detect opens the recognition
+# paths with ?lidEnabled=true. No Microsoft source documents a REST path for language detection.
+LANGUAGE_DETECTION_PATHS = {"/speech/universal/v2": "interactive", **STT_PATHS}
+# Fast transcription (speech-container-ft.md): REST only.
+FAST_TRANSCRIPTION_PATH = "/stt/transcriptions:transcribe"
+FAST_TRANSCRIPTION_API_VERSIONS = ("2024-11-15",)
+FAST_TRANSCRIPTION_HEALTH_PATH = "/stt/health"
 
-OUTPUT_FORMATS = {
-    "riff-8khz-16bit-mono-pcm": 8000,
-    "riff-16khz-16bit-mono-pcm": 16000,
-    "riff-24khz-16bit-mono-pcm": 24000,
-}
+# REST output formats: the 16-bit mono PCM family (sessions.output_format).
 # The real containers' format when a client sends no X-Microsoft-OutputFormat is unverified.
 DEFAULT_OUTPUT_FORMAT = "riff-16khz-16bit-mono-pcm"
 
@@ -108,15 +120,11 @@ MODEL_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 LONG_VOICE_NAME_RE = re.compile(
     r"^Microsoft Server Speech Text to Speech Voice \(\s*([^,\s]+)\s*,\s*([^)\s]+)\s*\)$", re.I
 )
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BILLING_TIMEOUT_SECONDS = 2.0
 MODEL_DOWNLOAD_TIMEOUT_SECONDS = 15.0
 SYNTHESIS_TIMEOUT_SECONDS = 30.0
-WS_IDLE_TIMEOUT_SECONDS = 300.0
-# Audio of unknown format is timed as 16 kHz 16-bit mono, the Speech SDK's default input.
-AUDIO_BYTES_PER_SECOND = 32000
-TICKS_PER_SECOND = 10_000_000
 
 
 class StartupError(Exception):
@@ -201,24 +209,15 @@ def display_locale(locale: str) -> str:
     return "-".join([parts[0]] + [part.capitalize() for part in parts[1:-1]] + [parts[-1].upper()])
 
 
-def display_voice(voice: str) -> str:
-    """arianeural -> AriaNeural, jessarus -> JessaRUS; display case is kept (as the catalog does)."""
-    if voice != voice.lower():
-        return voice
-    for suffix, shown in (("neural", "Neural"), ("rus", "RUS")):
-        if voice.endswith(suffix) and len(voice) > len(suffix):
-            return voice[: -len(suffix)].capitalize() + shown
-    return voice.capitalize()
-
-
 @dataclass(frozen=True)
 class Identity:
     kind: str
     version: str
     locale: str
     voice: str
-    # The exact SSML voice name, when the display-case rule cannot derive it (e.g. multi-word voices).
-    ssml_voice_override: str = ""
+    # The SSML voice name in Microsoft's casing (en-US-AriaNeural), baked in from the catalog's voice table:
+    # casing follows no rule (en-US-AndrewMultilingualNeural, zh-HK-HiuMaanNeural), so it is never derived here.
+    ssml_voice: str = ""
 
     @property
     def is_tts(self) -> bool:
@@ -233,32 +232,33 @@ class Identity:
         return self.kind in CUSTOM_KINDS
 
     @property
-    def ssml_voice(self) -> str:
-        """The <voice name> a standard TTS image answers to, e.g. en-US-AriaNeural."""
-        if self.ssml_voice_override:
-            return self.ssml_voice_override
-        return "%s-%s" % (display_locale(self.locale or "en-us"), display_voice(self.voice or "arianeural"))
+    def version_tuple(self) -> tuple[int, ...]:
+        try:
+            return tuple(int(part) for part in self.version.split("."))
+        except ValueError:
+            return ()
 
     def voice_matches(self, name: str) -> bool:
-        """Voice names compare case-insensitively (the cloud service treats them so).
+        """Voice names are case-sensitive, in Microsoft's casing: en-us-arianeural is not en-US-AriaNeural.
 
-        Custom voices have customer-chosen names: a custom-text-to-speech image accepts any name that
-        ends with SPEECH_VOICE, or any name at all when SPEECH_VOICE is empty.
+        The long form "Microsoft Server Speech Text to Speech Voice (en-US, AriaNeural)" names the same voice.
+        Custom voices have customer-chosen names: a custom-text-to-speech image accepts any name that ends
+        with SPEECH_VOICE, or any name at all when SPEECH_VOICE is empty.
         """
-        long_form = LONG_VOICE_NAME_RE.match(name.strip())
+        name = name.strip()
+        long_form = LONG_VOICE_NAME_RE.match(name)
         if long_form:
             name = "%s-%s" % long_form.groups()
-        name = name.strip().lower()
         if self.kind == "custom-text-to-speech":
-            return bool(name) and name.endswith(self.voice.lower())
-        return name == self.ssml_voice.lower()
+            return bool(name) and name.endswith(self.voice)
+        return name == self.ssml_voice
 
     def describe(self) -> str:
         return "kind=%s version=%s locale=%s voice=%s" % (
             self.kind,
             self.version or "-",
             self.locale or "-",
-            self.voice or "-",
+            self.ssml_voice or self.voice or "-",
         )
 
 
@@ -266,13 +266,16 @@ def identity_from_env(env: Mapping[str, str]) -> Identity:
     kind = env.get("SPEECH_KIND", "").strip()
     if kind not in KINDS:
         raise StartupError("SPEECH_KIND %r is not a speech container kind (one of: %s)" % (kind, ", ".join(KINDS)))
-    return Identity(
+    identity = Identity(
         kind=kind,
         version=env.get("SPEECH_VERSION", "").strip(),
         locale=env.get("SPEECH_LOCALE", "").strip().lower(),
         voice=env.get("SPEECH_VOICE", "").strip(),
-        ssml_voice_override=env.get("SPEECH_SSML_VOICE", "").strip(),
+        ssml_voice=env.get("SPEECH_SSML_VOICE", "").strip(),
     )
+    if identity.is_tts and kind != "custom-text-to-speech" and not identity.ssml_voice:
+        raise StartupError("SPEECH_SSML_VOICE is empty: a %s image bakes in its voice name (en-US-AriaNeural)" % kind)
+    return identity
 
 
 def canonical_setting(key: str) -> str | None:
@@ -353,7 +356,6 @@ class Config:
     license_dir: Path | None
     ca_file: str | None
     status_cache_seconds: float
-    ws_quiet_seconds: float
     console_level: int
     decoder_max_count: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -510,7 +512,6 @@ def load_config(argv: Sequence[str], env: Mapping[str, str], redactor: Redactor)
         license_dir=license_dir,
         ca_file=env.get("STANDIN_CA_FILE", "").strip() or None,
         status_cache_seconds=_float_env(env, "STANDIN_STATUS_CACHE_SECONDS", 5.0),
-        ws_quiet_seconds=_float_env(env, "STANDIN_WS_QUIET_SECONDS", 0.5),
         console_level=_console_level(settings, warnings),
         decoder_max_count=_decoder_max_count(settings, warnings),
         warnings=warnings,
@@ -836,23 +837,23 @@ def local_name(tag: str) -> str:
 
 
 def parse_ssml(body: bytes, identity: Identity) -> str:
-    """Return the text to speak; the voice names must be the image's voice."""
+    """Return the text to speak; every voice named must be the image's (case-sensitive)."""
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
-        raise HttpError(400, "Invalid SSML: %s" % exc) from None
+        raise sessions.SsmlRejected("Invalid SSML: %s" % exc) from None
     voices = [element for element in root.iter() if local_name(element.tag) == "voice"]
     if not voices:
-        raise HttpError(400, "SSML has no <voice> element")
+        raise sessions.SsmlRejected("SSML has no <voice> element")
     for element in voices:
         name = element.get("name", "")
         if not identity.voice_matches(name):
             LOG.warning("Voice doesn't match: got %r, this image speaks %r", name[:100], identity.ssml_voice)
-            raise HttpError(400, "Voice doesn't match")
+            raise sessions.SsmlRejected("Voice doesn't match")
     words = [word for element in voices for word in " ".join(element.itertext()).split()]
     text = " ".join(words)
     if not text:
-        raise HttpError(400, "SSML has no text to speak")
+        raise sessions.SsmlRejected("SSML has no text to speak")
     return text
 
 
@@ -892,160 +893,6 @@ class Synthesizer:
 
 
 # --------------------------------------------------------------------------------------------------
-# WebSocket (RFC 6455, server side)
-
-
-class WebSocketClosed(Exception):
-    pass
-
-
-class ProtocolError(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class WebSocket:
-    """Frames over the handler's buffered streams: the handler thread writes, a reader thread reads."""
-
-    MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-    def __init__(self, rfile: Any, wfile: Any) -> None:
-        self._rfile = rfile
-        self._wfile = wfile
-
-    def send(self, opcode: int, payload: bytes) -> None:
-        length = len(payload)
-        if length < 126:
-            header = struct.pack("!BB", 0x80 | opcode, length)
-        elif length < 1 << 16:
-            header = struct.pack("!BBH", 0x80 | opcode, 126, length)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 127, length)
-        self._wfile.write(header + payload)
-        self._wfile.flush()
-
-    def send_text(self, text: str) -> None:
-        self.send(0x1, text.encode("utf-8"))
-
-    def close(self, code: int = 1000) -> None:
-        try:
-            self.send(0x8, struct.pack("!H", code))
-        except OSError:
-            pass
-
-    def _read_exact(self, count: int) -> bytes:
-        data = self._rfile.read(count)
-        if len(data) != count:
-            raise WebSocketClosed("connection closed")
-        return data
-
-    def read_frame(self) -> tuple[bool, int, bytes]:
-        first, second = self._read_exact(2)
-        length = second & 0x7F
-        if length == 126:
-            (length,) = struct.unpack("!H", self._read_exact(2))
-        elif length == 127:
-            (length,) = struct.unpack("!Q", self._read_exact(8))
-        if not second & 0x80:
-            raise ProtocolError(1002, "client frames must be masked")
-        if length > self.MAX_MESSAGE_BYTES:
-            raise ProtocolError(1009, "frame too large")
-        mask = self._read_exact(4)
-        return bool(first & 0x80), first & 0x0F, unmask(self._read_exact(length), mask)
-
-    def messages(self, sink: queue.Queue[tuple[str, bytes]]) -> None:
-        """Reader thread: assemble fragmented messages, hand messages and control frames to the handler."""
-        kinds = {0x1: "text", 0x2: "binary"}
-        parts: list[bytes] = []
-        kind = ""
-        try:
-            while True:
-                fin, opcode, payload = self.read_frame()
-                if opcode == 0x8:
-                    sink.put(("close", payload))
-                    return
-                if opcode == 0x9:
-                    sink.put(("ping", payload))
-                    continue
-                if opcode == 0xA:
-                    continue
-                if opcode in kinds:
-                    kind, parts = kinds[opcode], []
-                elif opcode != 0x0 or not kind:
-                    raise ProtocolError(1002, "unexpected opcode %d" % opcode)
-                parts.append(payload)
-                if sum(len(part) for part in parts) > self.MAX_MESSAGE_BYTES:
-                    raise ProtocolError(1009, "message too large")
-                if fin:
-                    sink.put((kind, b"".join(parts)))
-                    kind, parts = "", []
-        except ProtocolError as exc:
-            sink.put(("error", struct.pack("!H", exc.code)))
-        except (WebSocketClosed, OSError, ValueError):
-            sink.put(("eof", b""))
-
-
-def unmask(data: bytes, mask: bytes) -> bytes:
-    # XOR as one big integer: a per-byte Python loop is far too slow for audio streams.
-    if not data:
-        return data
-    repeated = (mask * (len(data) // 4 + 1))[: len(data)]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(len(data), "big")
-
-
-def accept_key(key: str) -> str:
-    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode("ascii")).digest()).decode("ascii")
-
-
-def parse_sdk_headers(text: str) -> dict[str, str]:
-    headers = {}
-    for line in text.split("\r\n"):
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return headers
-
-
-def split_binary_message(payload: bytes) -> tuple[dict[str, str], bytes]:
-    """Speech SDK binary messages: 2-byte header length, headers, audio. Anything else is raw audio."""
-    if len(payload) >= 2:
-        (size,) = struct.unpack("!H", payload[:2])
-        if 0 < size <= len(payload) - 2:
-            try:
-                headers = parse_sdk_headers(payload[2 : 2 + size].decode("ascii"))
-            except UnicodeDecodeError:
-                headers = {}
-            if "path" in headers:
-                return headers, payload[2 + size :]
-    return {}, payload
-
-
-def sdk_message(path: str, request_id: str, body: Mapping[str, Any]) -> str:
-    return "X-RequestId: %s\r\nContent-Type: application/json; charset=utf-8\r\nPath: %s\r\n\r\n%s" % (
-        request_id,
-        path,
-        json.dumps(body),
-    )
-
-
-@dataclass
-class Turn:
-    """What a client sent since the last answer."""
-
-    request_id: str = ""
-    audio_bytes: int = 0
-    pending: bool = False
-
-    def reset(self) -> None:
-        self.audio_bytes, self.pending = 0, False
-
-
-def audio_ticks(audio_bytes: int) -> int:
-    return audio_bytes * TICKS_PER_SECOND // AUDIO_BYTES_PER_SECOND
-
-
-# --------------------------------------------------------------------------------------------------
 # The service and its HTTP handler
 
 
@@ -1063,30 +910,46 @@ class Service:
         return warmup is not None and time.monotonic() - self._started >= warmup
 
     @property
-    def websocket_paths(self) -> tuple[str, ...]:
+    def websocket_paths(self) -> dict[str, str]:
+        """WebSocket path -> recognition mode (or "synthesis") for this kind."""
         if self.identity.is_stt:
             return STT_PATHS
         if self.identity.kind == LANGUAGE_DETECTION:
-            return (LANGUAGE_DETECTION_PATH,)
-        return ()
+            return LANGUAGE_DETECTION_PATHS
+        if self.identity.is_tts:
+            return dict.fromkeys(TTS_WEBSOCKET_PATHS, "synthesis")
+        return {}
 
-    def detected_language(self, query: Mapping[str, list[str]]) -> str:
-        """First of ?candidates=de-DE,en-US when given, else the image locale, else en-US."""
-        candidates = [c.strip() for c in ",".join(query.get("candidates", [])).split(",") if c.strip()]
-        if candidates:
-            return candidates[0]
+    @property
+    def has_synthesis_health(self) -> bool:
+        return self.identity.kind == "neural-text-to-speech" and self.identity.version_tuple >= SYNTHESIS_HEALTH_SINCE
+
+    @property
+    def recognition_language(self) -> str:
         return display_locale(self.identity.locale) if self.identity.locale else "en-US"
 
-    def phrase(self, audio_bytes: int, query: Mapping[str, list[str]]) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "RecognitionStatus": "Success",
-            "DisplayText": "The speech stand-in received %d bytes of audio." % audio_bytes,
-            "Offset": 0,
-            "Duration": audio_ticks(audio_bytes),
-        }
-        if self.identity.kind == LANGUAGE_DETECTION:
-            result["PrimaryLanguage"] = {"Language": self.detected_language(query), "Confidence": "High"}
-        return result
+    def recognizer(self, **options: Any) -> Any:
+        # Imported on first use: only speech kinds load pocketsphinx (Debian's python3-pocketsphinx).
+        import recognizer
+
+        return recognizer.StreamingRecognizer(sample_rate=sessions.RECOGNIZER_RATE, **options)
+
+    @staticmethod
+    def identify(pcm: bytes, candidates: list[str]) -> tuple[str | None, str, dict[str, float]]:
+        import langid
+
+        return langid.identify(pcm, candidates, sessions.RECOGNIZER_RATE)
+
+    def synthesize(self, text: str, rate: int) -> bytes:
+        return self.synthesizer.synthesize(text, rate)
+
+    def transcribe(self, pcm: bytes, sample_rate: int) -> list[Any]:
+        """Every phrase of a whole recording (fast transcription)."""
+        if sample_rate != sessions.RECOGNIZER_RATE:
+            pcm, _state = audioop.ratecv(pcm, 2, 1, sample_rate, sessions.RECOGNIZER_RATE, None)
+        engine = self.recognizer(language=self.recognition_language, single_utterance=False)
+        events = engine.feed(pcm) + engine.finish()
+        return [event for event in events if event.kind == "phrase" and event.status == "Success"]
 
 
 class StandinServer(ThreadingHTTPServer):
@@ -1179,10 +1042,15 @@ class Handler(BaseHTTPRequestHandler):
             "/ready": self.get_ready,
             "/status": self.get_status,
             "/": self.get_home,
-            "/swagger": self.get_swagger,
-            "/swagger/": self.get_swagger,
-            "/swagger/v1/swagger.json": self.get_swagger,
+            "/swagger": self.get_swagger_ui,
+            "/swagger/": self.get_swagger_ui,
+            "/swagger/index.html": self.get_swagger_ui,
+            "/swagger/v1/swagger.json": self.get_swagger_document,
         }
+        if self.service.has_synthesis_health:
+            routes[SYNTHESIS_HEALTH_PATH] = self.get_synthesis_health
+        if self.service.identity.kind == FAST_TRANSCRIPTION:
+            routes[FAST_TRANSCRIPTION_HEALTH_PATH] = self.get_fast_transcription_health
         if path in routes:
             routes[path]()
         elif path in self.service.websocket_paths:
@@ -1199,10 +1067,10 @@ class Handler(BaseHTTPRequestHandler):
             body = self.read_body()
             if self.service.identity.is_tts and parts.path == TTS_PATH:
                 self.post_synthesize(body)
-            elif self.service.identity.kind == LANGUAGE_DETECTION and parts.path == LANGUAGE_DETECTION_PATH:
-                self.post_language_detection(body, urllib.parse.parse_qs(parts.query))
+            elif self.service.identity.kind == FAST_TRANSCRIPTION and parts.path == FAST_TRANSCRIPTION_PATH:
+                self.post_transcribe(body, urllib.parse.parse_qs(parts.query))
             else:
-                # Speech-to-text is WebSocket only: a REST POST gets 404 like the real container.
+                # Speech-to-text and language detection are WebSocket only: a REST POST gets 404.
                 self.send_text(404, "Not Found")
         except HttpError as exc:
             self.send_text(exc.status, exc.message)
@@ -1219,6 +1087,13 @@ class Handler(BaseHTTPRequestHandler):
         status, message = self.service.status.get()
         self.send_json(200, {"apiStatus": status, "apiStatusMessage": message})
 
+    def get_synthesis_health(self) -> None:
+        self.send_text(200 if self.service.is_ready() else 503, "Healthy" if self.service.is_ready() else "Unhealthy")
+
+    def get_fast_transcription_health(self) -> None:
+        ready = self.service.is_ready()
+        self.send_json(200 if ready else 503, {"status": "Healthy" if ready else "Unhealthy"})
+
     def get_home(self) -> None:
         identity = self.service.identity
         links = "".join('<li><a href="%s">%s</a></li>' % (p, p) for p in ("/ready", "/status", "/swagger"))
@@ -1229,15 +1104,28 @@ class Handler(BaseHTTPRequestHandler):
         )
         self.send_body(200, page.encode(), "text/html; charset=utf-8")
 
-    def get_swagger(self) -> None:
+    def get_swagger_ui(self) -> None:
+        """The real containers serve the Swagger UI page at /swagger (speech-container-howto.md)."""
+        page = (
+            '<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><title>Swagger UI</title></head><body>'
+            '<div id="swagger-ui"><h2>%s %s</h2><p>API description: '
+            '<a href="/swagger/v1/swagger.json">/swagger/v1/swagger.json</a></p></div></body></html>'
+            % (self.service.identity.kind, self.service.identity.version)
+        )
+        self.send_body(200, page.encode(), "text/html; charset=utf-8")
+
+    def get_swagger_document(self) -> None:
         identity = self.service.identity
         paths: dict[str, Any] = {p: {"get": {}} for p in ("/", "/ready", "/status")}
         if identity.is_tts:
             paths[TTS_PATH] = {"post": {"consumes": ["application/ssml+xml"], "produces": ["audio/wav"]}}
+        if self.service.has_synthesis_health:
+            paths[SYNTHESIS_HEALTH_PATH] = {"get": {}}
+        if identity.kind == FAST_TRANSCRIPTION:
+            paths[FAST_TRANSCRIPTION_PATH] = {"post": {"consumes": ["multipart/form-data"]}}
+            paths[FAST_TRANSCRIPTION_HEALTH_PATH] = {"get": {}}
         for path in self.service.websocket_paths:
             paths[path] = {"get": {"description": "WebSocket"}}
-        if identity.kind == LANGUAGE_DETECTION:
-            paths[LANGUAGE_DETECTION_PATH]["post"] = {"produces": ["application/json"]}
         document = {
             "openapi": "3.0.1",
             "info": {"title": "Speech container stand-in (%s)" % identity.kind, "version": identity.version},
@@ -1252,26 +1140,78 @@ class Handler(BaseHTTPRequestHandler):
         if content_type != "application/ssml+xml":
             raise HttpError(415, "Content-Type must be application/ssml+xml")
         output_format = self.headers.get("X-Microsoft-OutputFormat", DEFAULT_OUTPUT_FORMAT).strip().lower()
-        if output_format not in OUTPUT_FORMATS:
+        wanted = sessions.output_format(output_format)
+        if wanted is None:
             raise HttpError(400, "Unsupported X-Microsoft-OutputFormat %r" % output_format[:64])
-        text = parse_ssml(body, self.service.identity)
+        rate, with_header = wanted
         try:
-            audio = self.service.synthesizer.synthesize(text, OUTPUT_FORMATS[output_format])
-        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            text = parse_ssml(body, self.service.identity)
+        except sessions.SsmlRejected as exc:
+            raise HttpError(400, exc.message) from None
+        try:
+            audio = self.service.synthesize(text, rate)
+            if not with_header:
+                audio = usp.wav_to_pcm(audio)[1]
+        except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as exc:
             LOG.error("Synthesis failed: %s", exc)
             raise HttpError(500, "Synthesis failed") from None
         LOG.info("Synthesized %d characters as %s (%d bytes)", len(text), output_format, len(audio))
-        self.send_body(200, audio, "audio/wav")
+        self.send_body(200, audio, "audio/wav" if with_header else "audio/x-pcm")
 
-    def post_language_detection(self, body: bytes, query: Mapping[str, list[str]]) -> None:
+    def post_transcribe(self, body: bytes, query: Mapping[str, list[str]]) -> None:
+        """Fast transcription (speech-container-ft.md): multipart form with `audio` and `definition`."""
         if not self.service.is_ready():
             raise HttpError(503, "Service is warming up")
-        self.send_json(200, self.service.phrase(len(body), query))
+        version = (query.get("api-version") or [""])[0]
+        if version not in FAST_TRANSCRIPTION_API_VERSIONS:
+            raise HttpError(
+                400,
+                "Unsupported api-version %r (supported: %s)"
+                % (version[:32], ", ".join(FAST_TRANSCRIPTION_API_VERSIONS)),
+            )
+        form = parse_multipart(self.headers.get("Content-Type", ""), body)
+        audio = form.get("audio")
+        if not audio:
+            raise HttpError(400, "The multipart form has no 'audio' part")
+        try:
+            sample_rate, pcm = usp.wav_to_pcm(audio)
+        except ValueError:
+            raise HttpError(415, "The stand-in transcribes RIFF WAV (16-bit PCM) audio only") from None
+        definition = usp.json_body(form.get("definition", b"").decode("utf-8", errors="replace"))
+        locales = definition.get("locales") if isinstance(definition.get("locales"), list) else []
+        locale = str(locales[0]) if locales else self.service.recognition_language
+        phrases = self.service.transcribe(pcm, sample_rate)
+        to_ms = 1 / 10_000
+        document = {
+            "durationMilliseconds": len(pcm) * 1000 // (2 * sample_rate),
+            "combinedPhrases": [{"text": " ".join(sessions.display_text(p.text) for p in phrases)}],
+            "phrases": [
+                {
+                    "offsetMilliseconds": int(p.offset * to_ms),
+                    "durationMilliseconds": int(p.duration * to_ms),
+                    "text": sessions.display_text(p.text),
+                    "words": [
+                        {
+                            "text": w.text,
+                            "offsetMilliseconds": int(w.offset * to_ms),
+                            "durationMilliseconds": int(w.duration * to_ms),
+                        }
+                        for w in p.words
+                    ],
+                    "locale": locale,
+                    "confidence": round(p.confidence, 4),
+                }
+                for p in phrases
+            ],
+        }
+        LOG.info("Transcribed %d ms of audio into %d phrases", document["durationMilliseconds"], len(phrases))
+        self.send_json(200, document)
 
     # -- WebSocket -------------------------------------------------------------------------------
 
     def handle_upgrade(self, path: str) -> None:
-        if path not in self.service.websocket_paths:
+        mode = self.service.websocket_paths.get(path)
+        if mode is None:
             self.send_text(404, "Not Found")
             return
         if not self.service.is_ready():
@@ -1281,20 +1221,25 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Sec-WebSocket-Version", "").strip() != "13":
             self.send_text(426, "Unsupported WebSocket version", {"Sec-WebSocket-Version": "13"})
             return
-        if "upgrade" not in self.headers.get("Connection", "").lower() or not _valid_ws_key(key):
+        if "upgrade" not in self.headers.get("Connection", "").lower() or not valid_key(key):
             self.send_text(400, "Bad WebSocket handshake")
             return
         self.send_response(101, "Switching Protocols")
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
         self.send_header("Sec-WebSocket-Accept", accept_key(key))
+        # The Python SDK offers the subprotocol "USP"; choosing it is what RFC 6455 section 4.2.2 allows.
+        offered = [item.strip() for item in self.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        if "USP" in offered:
+            self.send_header("Sec-WebSocket-Protocol", "USP")
         self.end_headers()
         self.wfile.flush()
         self.close_connection = True
         LOG.info("WebSocket session on %s", path)
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        ws = WebSocket(self.rfile, self.wfile)
         try:
-            self.run_websocket(WebSocket(self.rfile, self.wfile), query)
+            self.session(ws, mode, path, query).run()
         except OSError:
             pass  # the client went away mid-answer
         finally:
@@ -1304,69 +1249,34 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
 
-    def run_websocket(self, ws: WebSocket, query: Mapping[str, list[str]]) -> None:
-        """Answer each burst of client messages with turn.start, speech.phrase and turn.end.
-
-        A turn ends at the Speech SDK's end-of-audio marker (an audio message without audio) or, for
-        simpler clients, when nothing has arrived for STANDIN_WS_QUIET_SECONDS.
-        """
-        inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
-        threading.Thread(target=ws.messages, args=(inbox,), daemon=True).start()
-        turn = Turn()
-        quiet = self.service.config.ws_quiet_seconds
-        while True:
-            try:
-                kind, payload = inbox.get(timeout=quiet if turn.pending else WS_IDLE_TIMEOUT_SECONDS)
-            except queue.Empty:
-                if not turn.pending:
-                    ws.close(1000)
-                    return
-                self.answer_turn(ws, turn, query)
-                continue
-            if not self.handle_ws_message(ws, turn, kind, payload, query):
-                return
-
-    def handle_ws_message(
-        self, ws: WebSocket, turn: Turn, kind: str, payload: bytes, query: Mapping[str, list[str]]
-    ) -> bool:
-        """Returns False when the session is over."""
-        if kind == "ping":
-            ws.send(0xA, payload)
-        elif kind == "text":
-            headers = parse_sdk_headers(payload.decode("utf-8", errors="replace").split("\r\n\r\n")[0])
-            turn.request_id = headers.get("x-requestid", turn.request_id)
-            turn.pending = True
-        elif kind == "binary":
-            headers, audio = split_binary_message(payload)
-            turn.request_id = headers.get("x-requestid", turn.request_id)
-            turn.audio_bytes += len(audio)
-            turn.pending = True
-            if headers and not audio:  # the SDK's end-of-audio marker
-                self.answer_turn(ws, turn, query)
-        elif kind == "close":
-            ws.close(struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000)
-            return False
-        elif kind == "error":
-            ws.close(struct.unpack("!H", payload)[0])
-            return False
-        else:  # eof
-            return False
-        return True
-
-    def answer_turn(self, ws: WebSocket, turn: Turn, query: Mapping[str, list[str]]) -> None:
-        request_id = turn.request_id or uuid.uuid4().hex.upper()
-        ws.send_text(sdk_message("turn.start", request_id, {"context": {"serviceTag": uuid.uuid4().hex}}))
-        ws.send_text(sdk_message("speech.phrase", request_id, self.service.phrase(turn.audio_bytes, query)))
-        ws.send_text(sdk_message("turn.end", request_id, {}))
-        LOG.info("Recognized a turn of %d audio bytes", turn.audio_bytes)
-        turn.reset()
+    def session(self, ws: WebSocket, mode: str, path: str, query: Mapping[str, list[str]]) -> sessions.Session:
+        service = self.service
+        if mode == "synthesis":
+            return sessions.SynthesisSession(ws, lambda ssml: parse_ssml(ssml, service.identity), service.synthesize)
+        return sessions.RecognitionSession(
+            ws,
+            mode,
+            query,
+            service.recognition_language,
+            language_detection=service.identity.kind == LANGUAGE_DETECTION,
+            recognizer_factory=service.recognizer,
+            identify=service.identify,
+        )
 
 
-def _valid_ws_key(key: str) -> bool:
-    try:
-        return len(base64.b64decode(key, validate=True)) == 16
-    except ValueError:
-        return False
+def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
+    """Form parts by name, with the standard library's MIME parser (cgi is gone from newer Pythons)."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise HttpError(415, "Content-Type must be multipart/form-data")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    parts: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            parts[str(name)] = part.get_payload(decode=True) or b""
+    return parts
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1404,6 +1314,10 @@ def start(config: Config, redactor: Redactor, started: float) -> StandinServer |
         status = StatusCache(cloud.validate_key, ttl=config.status_cache_seconds)
         model_id = prepare_model(config, cloud)
     service = Service(config, status, model_id, started)
+    if config.identity.is_stt or config.identity.kind in (LANGUAGE_DETECTION, FAST_TRANSCRIPTION):
+        import recognizer
+
+        recognizer.preload()  # the decoder loads once, during the warm-up, not in the first session
     try:
         return StandinServer((config.host, config.port), service)
     except OSError as exc:
