@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: test lint sanity build unit lab venv lab-up lab-down demo clean
+.PHONY: test lint sanity build unit lab conformance venv lab-up lab-down demo clean
 
-test:  ## every stage: ruff, ansible-lint, ansible-test sanity, galaxy build, unit, lab
+test:  ## every stage: ruff, ansible-lint, ansible-test sanity, galaxy build, unit, lab, conformance
 	scripts/test.sh
 
 lint:  ## ruff (check + format --check) and ansible-lint (production profile)
@@ -22,6 +22,9 @@ unit:  ## pytest tests/unit
 
 lab:  ## lab up, pytest tests/lab tests/integration (and molecule), lab down
 	scripts/test.sh lab
+
+conformance:  ## lab up, the demo fleet deployed, Microsoft's Speech SDKs (Python, JavaScript) judge it, lab down
+	scripts/test.sh conformance
 
 venv:  ## create/refresh .venv and place the collection under build/
 	scripts/test.sh --venv-only

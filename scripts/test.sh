@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command of speechops.edge (`make test` runs it with no arguments).
 #
-#   scripts/test.sh               every stage: ruff ansible-lint sanity build unit lab
+#   scripts/test.sh               every stage: ruff ansible-lint sanity build unit lab conformance
 #   scripts/test.sh STAGE...      only the named stages (make lint / sanity / unit use this)
 #   scripts/test.sh --venv-only   create/refresh .venv and place the collection, run nothing
 #
@@ -20,7 +20,10 @@ VENV="$ROOT/.venv"
 STAMP="$VENV/.speechops-requirements.sha256"
 COLLECTIONS_ROOT="$ROOT/build"
 PLACED="$COLLECTIONS_ROOT/ansible_collections/speechops/edge"
-ALL_STAGES=(ruff ansible-lint sanity build unit lab)
+ALL_STAGES=(ruff ansible-lint sanity build unit lab conformance)
+# Stages that need the lab: it comes up once before the first of them and goes down after the last stage.
+LAB_STAGES=(lab conformance)
+LAB_DIR="${SPEECHOPS_LAB_DIR:-$ROOT/.lab}"
 PY_PATHS=(plugins tests lab benchmarks scripts)
 
 log() { printf '%s\n' "$*"; }
@@ -29,7 +32,7 @@ log() { printf '%s\n' "$*"; }
 
 ensure_venv() {
     local python="${SPEECHOPS_PYTHON:-python3}" want
-    want="$(cat requirements/controller.txt requirements/test.txt | sha256sum | cut -d' ' -f1) $("$python" -V 2>&1)"
+    want="$(cat requirements/controller.txt requirements/test.txt requirements/conformance.txt | sha256sum | cut -d' ' -f1) $("$python" -V 2>&1)"
     if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
         log "--- .venv is up to date with requirements/*.txt"
         return 0
@@ -37,7 +40,8 @@ ensure_venv() {
     log "--- creating .venv from requirements/test.txt"
     "$python" -m venv --clear "$VENV" || return 1
     "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --upgrade pip || return 1
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r requirements/test.txt || return 1
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet \
+        -r requirements/test.txt -r requirements/conformance.txt || return 1
     printf '%s\n' "$want" >"$STAMP"
 }
 
@@ -129,24 +133,48 @@ stage_unit() {
 }
 
 stage_lab() {
-    (
-        # Always take the lab down, whatever happened; a failed teardown fails the stage.
-        trap 'rc=$?; log "--- python3 lab/speechlab.py down"; python3 lab/speechlab.py down || rc=1; exit "$rc"' EXIT
-        trap 'exit 130' INT
-        trap 'exit 143' TERM
-        log "--- python3 lab/speechlab.py up --failure-hosts"
-        python3 lab/speechlab.py up --failure-hosts || exit 1
-        rc=0
-        mapfile -t dirs < <(existing tests/lab tests/integration)
-        if ((${#dirs[@]})); then
-            # exit code 5 (no tests collected) counts as a failure like any other non-zero code
-            SPEECHOPS_REQUIRE_LAB=1 pytest "${dirs[@]}" || rc=1
-        fi
-        if [[ -d extensions/molecule ]]; then
-            molecule test --all || rc=1
-        fi
-        exit "$rc"
-    )
+    local rc=0
+    mapfile -t dirs < <(existing tests/lab tests/integration)
+    if ((${#dirs[@]})); then
+        # exit code 5 (no tests collected) counts as a failure like any other non-zero code
+        SPEECHOPS_REQUIRE_LAB=1 pytest "${dirs[@]}" || rc=1
+    fi
+    if [[ -d extensions/molecule ]]; then
+        molecule test --all || rc=1
+    fi
+    return "$rc"
+}
+
+# Microsoft's Speech SDKs (Python and JavaScript) judge the containers the collection's deploy puts on the lab:
+# the demo fleet of examples/lab, deployed with speechops.edge.deploy, its targets read back from the hosts.
+stage_conformance() {
+    local targets="$LAB_DIR/conformance-targets.json" out
+    out="$(mktemp)"
+    log "--- deploy the demo fleet (examples/lab) with speechops.edge.deploy"
+    if ! ANSIBLE_HOST_KEY_CHECKING=False ansible-playbook -i "$LAB_DIR/inventory.yml" -i examples/lab \
+        speechops.edge.deploy >"$out" 2>&1; then
+        tail -n 40 "$out"
+        rm -f "$out"
+        return 1
+    fi
+    grep -A8 '^PLAY RECAP' "$out"
+    rm -f "$out"
+    ANSIBLE_HOST_KEY_CHECKING=False ansible-playbook -i "$LAB_DIR/inventory.yml" tests/conformance/lab_targets.yml \
+        -e speech_conformance_targets="$targets" >/dev/null || return 1
+    log "--- targets: $(tr -d ' \n' <"$targets")"
+    SPEECHOPS_CONFORMANCE_TARGETS="$targets" python tests/conformance/run.py
+}
+
+lab_up() {
+    log ""
+    log "--- python3 lab/speechlab.py up --failure-hosts"
+    python3 lab/speechlab.py up --failure-hosts
+}
+
+lab_down() {
+    log ""
+    log "--- python3 lab/speechlab.py down"
+    python3 lab/speechlab.py down
 }
 
 # --- driver -------------------------------------------------------------------------------------------
@@ -186,7 +214,7 @@ main() {
     for arg in "$@"; do
         case "$arg" in
             --venv-only) only_setup=1 ;;
-            ruff | ansible-lint | sanity | build | unit | lab) stages+=("$arg") ;;
+            ruff | ansible-lint | sanity | build | unit | lab | conformance) stages+=("$arg") ;;
             lint) stages+=(ruff ansible-lint) ;;
             *) log "unknown stage: $arg (stages: ${ALL_STAGES[*]}, lint)"; exit 2 ;;
         esac
@@ -205,19 +233,31 @@ main() {
     log "setup ${setup_secs}s: $(python -V), $(ansible --version | head -n1), collection at $PLACED"
     ((only_setup)) && exit 0
 
+    local lab_state=down
     for arg in "${stages[@]}"; do
-        if [[ "$arg" == lab ]]; then
-            if [[ ! -f lab/speechlab.py ]]; then
-                skip_stage lab "lab/speechlab.py does not exist yet"
+        if [[ " ${LAB_STAGES[*]} " == *" $arg "* ]]; then
+            if [[ "${SPEECHOPS_SKIP_LAB:-}" == 1 ]]; then
+                skip_stage "$arg" "SPEECHOPS_SKIP_LAB=1"
                 continue
             fi
-            if [[ "${SPEECHOPS_SKIP_LAB:-}" == 1 ]]; then
-                skip_stage lab "SPEECHOPS_SKIP_LAB=1"
+            if [[ "$lab_state" == down ]]; then
+                # Always take the lab down, whatever happens next; a failed teardown fails the run.
+                trap 'lab_down || FAILED=$((FAILED + 1))' EXIT
+                lab_state=up
+                lab_up || lab_state=broken
+            fi
+            if [[ "$lab_state" == broken ]]; then
+                FAILED=$((FAILED + 1))
+                SUMMARY+=("FAIL  $arg  (the lab did not come up)")
                 continue
             fi
         fi
         run_stage "$arg"
     done
+    if [[ "$lab_state" != down ]]; then
+        trap - EXIT
+        lab_down || { FAILED=$((FAILED + 1)); SUMMARY+=("FAIL  lab down"); }
+    fi
 
     log ""
     log "===== summary (setup ${setup_secs}s) ====="
