@@ -17,17 +17,17 @@ from benchlib import LAB_INVENTORY, REPO, ansible_environment, print_ratio_table
 
 LAB_SIZE = {"cpus": 0.25, "memory": "256m"}
 CONTAINERS = [
-    dict(LAB_SIZE, name="bench-stt", kind="speech-to-text", version="3.12.0", locale="en-us", host_port=7000),
+    dict(LAB_SIZE, name="bench-stt", kind="speech-to-text", version="5.1.0", locale="en-us", host_port=7000),
     dict(
         LAB_SIZE,
         name="bench-tts",
         kind="neural-text-to-speech",
-        version="3.1.0",
+        version="4.1.0",
         locale="en-us",
         voice="arianeural",
         host_port=7001,
     ),
-    dict(LAB_SIZE, name="bench-ld", kind="language-detection", version="1.12.0", preview=True, host_port=7003),
+    dict(LAB_SIZE, name="bench-ld", kind="language-detection", version="1.18.0", preview=True, host_port=7003),
 ]
 
 

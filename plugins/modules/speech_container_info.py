@@ -80,7 +80,7 @@ containers:
     version:
       description: Image version.
       type: str
-      sample: 3.12.0
+      sample: 5.1.0
     locale:
       description: Locale, for kinds that have one.
       type: str
@@ -92,7 +92,7 @@ containers:
     image:
       description: Image reference.
       type: str
-      sample: mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:3.12.0-amd64-en-us
+      sample: mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:5.1.0-amd64-en-us
     image_id:
       description: Image ID.
       type: str

@@ -240,13 +240,13 @@ EXAMPLES = r"""
     containers:
       - name: stt-en
         kind: speech-to-text
-        version: 3.12.0
+        version: 5.1.0
         locale: en-US
         cpus: 8
         memory: 8g
       - name: tts-aria
         kind: neural-text-to-speech
-        version: 3.1.0
+        version: 4.1.0
         locale: en-US
         voice: AriaNeural
         host_port: 5001
@@ -262,7 +262,7 @@ EXAMPLES = r"""
     containers:
       - name: stt-custom
         kind: custom-speech-to-text
-        version: 3.12.0
+        version: 5.1.0
         model_id: 0a1b2c3d-aaaa-bbbb-cccc-0123456789ab
         output_path: /var/lib/speechops/output/stt-custom
         disk_logging: true
@@ -314,7 +314,7 @@ containers:
     image:
       description: The image reference.
       type: str
-      sample: mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:3.12.0-amd64-en-us
+      sample: mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:5.1.0-amd64-en-us
     id:
       description: ID of a container created by this run.
       type: str
@@ -378,7 +378,7 @@ pulled:
   returned: always
   type: list
   elements: str
-  sample: ["mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:3.12.0-amd64-en-us"]
+  sample: ["mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:5.1.0-amd64-en-us"]
 directories:
   description: Host directories created or re-owned for the containers' non-root user.
   returned: always

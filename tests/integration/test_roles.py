@@ -153,7 +153,7 @@ def test_removed_container_loses_its_record(fleet: Fleet) -> None:
     fleet.playbook("deploy").assert_ok()
     assert fleet.read("edge3", "/etc/speechops/stt-de-de.yml") is not None
 
-    only_ld = [{"kind": "language-detection", "version": "1.12.0", "preview": True}]
+    only_ld = [{"kind": "language-detection", "version": "1.18.0", "preview": True}]
     fleet.playbook("deploy", {"roles_it_edge3_containers": only_ld}).assert_ok()
     assert set(fleet.containers("edge3")) == {"langdetect"}
     assert fleet.read("edge3", "/etc/speechops/stt-de-de.yml") is None
@@ -167,7 +167,7 @@ def test_failed_preflight_changes_no_host(fleet: Fleet) -> None:
     fleet.playbook("deploy").assert_ok()
     before = {name: entry["id"] for name, entry in fleet.containers("edge1").items()}
     # edge2 cannot hold 512 GiB; edge1 would upgrade speech-to-text if the rollout started.
-    bad = {"roles_it_tts_memory": "512g", "roles_it_stt_version": "3.11.0"}
+    bad = {"roles_it_tts_memory": "512g", "roles_it_stt_version": "5.0.0"}
 
     run = fleet.playbook("deploy", bad)
     assert run.returncode != 0
@@ -182,10 +182,10 @@ def test_failed_preflight_changes_no_host(fleet: Fleet) -> None:
 
     partial = fleet.playbook("deploy", dict(bad, speech_allow_partial=True))
     assert partial.returncode != 0  # edge2 still failed
-    assert fleet.containers("edge1")["stt-en-us"]["version"] == "3.11.0"
+    assert fleet.containers("edge1")["stt-en-us"]["version"] == "5.0.0"
 
     fleet.playbook("deploy").assert_ok()
-    assert fleet.containers("edge1")["stt-en-us"]["version"] == "3.12.0"
+    assert fleet.containers("edge1")["stt-en-us"]["version"] == "5.1.0"
 
 
 def test_status_table_and_reports(fleet: Fleet) -> None:

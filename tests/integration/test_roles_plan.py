@@ -28,10 +28,10 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import CON
 from ansible_collections.speechops.edge.plugins.modules.speech_containers import CONTAINER_OPTIONS
 
 DECLARATION = [
-    {"kind": "speech-to-text", "version": "3.12.0", "locale": "en-US"},
-    {"kind": "neural-text-to-speech", "version": "3.1.0", "locale": "en-US", "voice": "AriaNeural"},
-    {"kind": "custom-speech-to-text", "version": "3.12.0", "model_id": "0a1b2c3d-aaaa-bbbb"},
-    {"kind": "language-detection", "version": "1.12.0", "preview": True},
+    {"kind": "speech-to-text", "version": "5.1.0", "locale": "en-US"},
+    {"kind": "neural-text-to-speech", "version": "4.1.0", "locale": "en-US", "voice": "AriaNeural"},
+    {"kind": "custom-speech-to-text", "version": "5.1.0", "model_id": "0a1b2c3d-aaaa-bbbb"},
+    {"kind": "language-detection", "version": "1.18.0", "preview": True},
 ]
 
 
@@ -63,7 +63,7 @@ def test_plan_fills_in_names_sizes_ports_and_model_directories() -> None:
 
 
 def test_ports_are_deterministic_and_appending_moves_nothing() -> None:
-    declared = [*DECLARATION, {"kind": "speech-to-text", "version": "3.12.0", "locale": "de-DE", "port": 5001}]
+    declared = [*DECLARATION, {"kind": "speech-to-text", "version": "5.1.0", "locale": "de-DE", "port": 5001}]
     plan = speech.speech_plan(declared)
     ports = {e["name"]: e["host_port"] for e in plan}
     assert ports == {
@@ -74,7 +74,7 @@ def test_ports_are_deterministic_and_appending_moves_nothing() -> None:
         "stt-de-de": 5001,
     }
     assert speech.speech_plan(declared) == plan
-    appended = speech.speech_plan([*declared, {"kind": "language-detection", "version": "1.12.0", "name": "ld2"}])
+    appended = speech.speech_plan([*declared, {"kind": "language-detection", "version": "1.18.0", "name": "ld2"}])
     assert {e["name"]: e["host_port"] for e in appended[:-1]} == ports
     assert appended[-1]["host_port"] == 5005
     # Removing with state: absent keeps the other containers where they are.
@@ -85,9 +85,9 @@ def test_ports_are_deterministic_and_appending_moves_nothing() -> None:
 def test_sizes_prefer_entry_then_kind_then_fleet_then_catalog() -> None:
     plan = speech.speech_plan(
         [
-            {"kind": "speech-to-text", "version": "3.12.0", "locale": "en-US", "cpus": 2},
-            {"kind": "neural-text-to-speech", "version": "3.1.0", "locale": "en-US", "voice": "AriaNeural"},
-            {"kind": "language-detection", "version": "1.12.0"},
+            {"kind": "speech-to-text", "version": "5.1.0", "locale": "en-US", "cpus": 2},
+            {"kind": "neural-text-to-speech", "version": "4.1.0", "locale": "en-US", "voice": "AriaNeural"},
+            {"kind": "language-detection", "version": "1.18.0"},
         ],
         kind_defaults={"neural-text-to-speech": {"cpus": 8}},
         defaults={"cpus": 0.25, "memory": "256m"},
@@ -99,11 +99,11 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(AnsibleFilterError) as failure:
         speech.speech_plan(
             [
-                {"kind": "speech-to-text", "version": "3.12.0", "locale": "en-US", "cpu": 4},
+                {"kind": "speech-to-text", "version": "5.1.0", "locale": "en-US", "cpu": 4},
                 {"kind": "text-to-speak", "version": "1.0.0"},
-                {"kind": "speech-to-text", "version": "3.12.0", "locale": "en-US", "memory": "lots"},
-                {"kind": "language-detection", "version": "1.12.0", "port": 5000},
-                {"kind": "language-detection", "version": "1.12.0", "port": 5000, "name": "ld2"},
+                {"kind": "speech-to-text", "version": "5.1.0", "locale": "en-US", "memory": "lots"},
+                {"kind": "language-detection", "version": "1.18.0", "port": 5000},
+                {"kind": "language-detection", "version": "1.18.0", "port": 5000, "name": "ld2"},
             ]
         )
     message = str(failure.value)
@@ -114,7 +114,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_views() -> None:
-    plan = speech.speech_plan([*DECLARATION, {"kind": "speech-to-text", "version": "3.12.0", "state": "absent"}])
+    plan = speech.speech_plan([*DECLARATION, {"kind": "speech-to-text", "version": "5.1.0", "state": "absent"}])
     assert [e["name"] for e in speech.speech_select(plan, "module")][-1] == "stt"
     assert all(set(e) <= set(CONTAINER_OPTIONS) for e in speech.speech_select(plan, "module"))
     assert speech.speech_select(plan, "names") == [e["name"] for e in plan[:4]]
@@ -151,7 +151,7 @@ def test_record_redacts_every_secret_and_gives_a_docker_run_line() -> None:
         [
             {
                 "kind": "custom-speech-to-text",
-                "version": "3.12.0",
+                "version": "5.1.0",
                 "model_id": "0a1b2c3d",
                 "http_proxy": "http://proxy.example:3128",
                 "http_proxy_creds": "user:CANARY-proxy",
@@ -161,7 +161,7 @@ def test_record_redacts_every_secret_and_gives_a_docker_run_line() -> None:
     )[0]
     record = speech.speech_record(entry, eula="accept", billing="https://billing.example/", registry="mirror:5000")
     assert "CANARY" not in repr(record)
-    assert record["image"] == "mirror:5000/azure-cognitive-services/speechservices/custom-speech-to-text:3.12.0-amd64"
+    assert record["image"] == "mirror:5000/azure-cognitive-services/speechservices/custom-speech-to-text:5.1.0-amd64"
     assert "'ApiKey=********'" in record["docker_run"]
     assert "'HTTP_PROXY_CREDS=********'" in record["docker_run"]
     assert "--publish 0.0.0.0:5000:5000" in record["docker_run"]
