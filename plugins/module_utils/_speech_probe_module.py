@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
+    FAST_TRANSCRIPTION_PATH,
     LANGUAGE_DETECTION_UNIVERSAL_PATH,
     STT_QUERY_PATHS,
     TTS_SYNTHESIS_HEALTH_PATH,
@@ -643,6 +644,65 @@ def _save_audio(directory: str, name: str, body: bytes, check_mode: bool) -> dic
     return {"audio_path": path, "audio_changed": not same, "audio_sha1": digest}
 
 
+def _multipart(fields: list[tuple[str, str, str, bytes]]) -> tuple[str, bytes]:
+    """(Content-Type, body) of a multipart/form-data request: (name, filename, content type, data) per part."""
+    boundary = "speechops-%s" % uuid.uuid4().hex
+    body = b""
+    for name, filename, content_type, data in fields:
+        disposition = 'form-data; name="%s"' % name + ('; filename="%s"' % filename if filename else "")
+        body += (
+            "--%s\r\nContent-Disposition: %s\r\nContent-Type: %s\r\n\r\n" % (boundary, disposition, content_type)
+        ).encode("ascii")
+        body += data + b"\r\n"
+    return "multipart/form-data; boundary=%s" % boundary, body + ("--%s--\r\n" % boundary).encode("ascii")
+
+
+def ft_query(target: Target, params: dict[str, Any]) -> dict[str, Any]:
+    """Fast transcription: the REST transcribe call of speech-container-ft.md, a form with `audio` and `definition`."""
+    speech_given = target.speech is not None
+    pcm = target.speech if speech_given else silence(params["audio_seconds"])
+    wav = riff_stream_header()[:4] + struct.pack("<I", 36 + len(pcm)) + riff_stream_header()[8:40]
+    wav += struct.pack("<I", len(pcm)) + pcm
+    definition = {"locales": [target.locale or SDK_DEFAULT_LANGUAGE]}
+    content_type, body = _multipart(
+        [
+            ("audio", "probe.wav", "audio/wav", wav),
+            ("definition", "", "application/json", json.dumps(definition).encode("utf-8")),
+        ]
+    )
+    query: dict[str, Any] = {"type": "transcribe", "url": target.base_url + FAST_TRANSCRIPTION_PATH}
+    try:
+        code, answer, _headers = http_request(
+            query["url"], params["timeout"], data=body, headers={"Content-Type": content_type}
+        )
+    except (OSError, ValueError) as exc:
+        return dict(query, ok=False, error="transcription request failed: %s" % (getattr(exc, "reason", None) or exc))
+    query["status_code"] = code
+    if code != 200:
+        detail = answer[:200].decode("utf-8", "replace").strip()
+        return dict(query, ok=False, error="transcription answered HTTP %d: %s" % (code, detail))
+    try:
+        document = json.loads(answer.decode("utf-8"))
+        combined = document.get("combinedPhrases") or []
+        text = " ".join(str(item.get("text", "")) for item in combined).strip()
+    except (ValueError, AttributeError, TypeError):
+        return dict(query, ok=False, error="transcription answered something that is not the documented JSON")
+    if text:
+        query["text"] = text
+    if not speech_given:
+        return dict(query, ok=True, judgement=NOT_JUDGED_NO_AUDIO)
+    if not text:
+        return dict(query, ok=False, error="speech audio was not transcribed: combinedPhrases is empty")
+    missing = [word for word in target.expected_words if not set(words(word)) <= set(words(text))]
+    if missing:
+        return dict(
+            query,
+            ok=False,
+            error="the transcript %r lacks the expected word(s) %s" % (text, ", ".join(repr(w) for w in missing)),
+        )
+    return dict(query, ok=True, judgement="transcript %r" % text)
+
+
 def query_function(kind: ContainerKind) -> Callable[[Target, dict[str, Any]], dict[str, Any]] | None:
     """The real query of a kind family; None for a kind the probe has no query for (yet)."""
     if kind.is_text_to_speech:
@@ -651,6 +711,8 @@ def query_function(kind: ContainerKind) -> Callable[[Target, dict[str, Any]], di
         return stt_query
     if kind.name == "language-detection":
         return lid_query
+    if kind.name == "fast-transcription":
+        return ft_query
     return None
 
 

@@ -226,8 +226,10 @@ notes:
     close with an error code, a wrong handshake, an error status, a language outside the candidates).
   - A transcript of silence (C(Success) with text) passes with a warning, since Microsoft's service answers
     V(NoMatch) or V(InitialSilenceTimeout) there.
-  - Kinds the probe has no real query for yet (fast transcription) get their health check only (the catalog's ready
-    path; no C(/status) where the kind has none), and their query is reported as skipped.
+  - Fast transcription is asked on its health path (C(/stt/health); it documents no C(/status)) and queried with
+    the REST call of speech-container-ft.md, C(POST /stt/transcriptions:transcribe?api-version=2024-11-15), a
+    multipart form with C(audio) (O(audio_file), or silence) and C(definition); the answer must be the documented
+    JSON, and with speech audio C(combinedPhrases) must hold the expected words.
 seealso:
   - module: speechops.edge.speech_containers
   - module: speechops.edge.speech_container_info
