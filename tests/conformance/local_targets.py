@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Start the lab's speech stand-ins and lab cloud as local processes and write a conformance targets file.
 
 For quick iterations on the stand-in without the lab (no Docker):

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run both conformance suites (Microsoft's Speech SDK for Python and for JavaScript) and print ONE summary.
 
     SPEECHOPS_CONFORMANCE_TARGETS=targets.json .venv/bin/python tests/conformance/run.py

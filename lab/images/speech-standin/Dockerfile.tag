@@ -3,7 +3,7 @@
 ARG BASE_IMAGE=speechops-lab/speech-standin:latest
 FROM ${BASE_IMAGE}
 # One of: speech-to-text custom-speech-to-text neural-text-to-speech text-to-speech custom-text-to-speech
-# language-detection. Locale/voice as in the tag (en-us, arianeural); empty for kinds without them.
+# language-detection fast-transcription. Locale/voice as in the tag (en-us, arianeural); empty for kinds without them.
 ARG STANDIN_KIND
 ARG STANDIN_VERSION
 ARG STANDIN_TAG=
@@ -20,7 +20,7 @@ RUN set -eu; \
     case "$STANDIN_KIND" in \
       custom-speech-to-text|custom-text-to-speech) \
         rm -rf /usr/local/models/* && chown 65532:65532 /usr/local/models ;; \
-      speech-to-text|neural-text-to-speech|text-to-speech|language-detection) \
+      speech-to-text|neural-text-to-speech|text-to-speech|language-detection|fast-transcription) \
         cp /opt/standin/builtin-model/properties.json /usr/local/models/properties.json \
         && chown -R 0:0 /usr/local/models && chmod 0755 /usr/local/models ;; \
       *) echo "STANDIN_KIND='$STANDIN_KIND' is not a speech container kind" >&2; exit 1 ;; \

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // Conformance checks: Microsoft's Speech SDK for JavaScript (microsoft-cognitiveservices-speech-sdk, pinned in
 // package.json) against running Speech containers, used the way Microsoft documents it.
 //
