@@ -195,7 +195,7 @@ def test_status_table_and_reports(fleet: Fleet) -> None:
     run.assert_ok()
     assert re.search(r"host\s+container\s+kind\s+version\s+port\s+ready\s+billing\s+check", run.output)
     assert re.search(
-        r"edge2\s+tts-en-us-arianeural\s+neural-text-to-speech\s+3\.1\.0\s+5000\s+yes\s+Valid\s+ok", run.output
+        r"edge2\s+tts-en-us-arianeural\s+neural-text-to-speech\s+4\.1\.0\s+5000\s+yes\s+Valid\s+ok", run.output
     )
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") and page.count("<tr>") == 1 + 5

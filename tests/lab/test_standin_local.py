@@ -758,7 +758,11 @@ def test_stt_websocket_ping(stt: str) -> None:
 @pytest.mark.parametrize(
     ("voice", "text", "expected"),
     [
-        ("de", "Guten Morgen. Das Wetter in Berlin ist heute sehr schoen und warm.", "de-DE"),
+        (
+            "de",
+            "Guten Morgen. Das Wetter in Berlin ist heute sehr schön und warm. Ich möchte gerne einen Kaffee trinken.",
+            "de-DE",
+        ),
         ("en-us", "Good morning. The weather in London is very nice and warm today.", "en-US"),
     ],
 )
