@@ -783,10 +783,14 @@ def resolve_target(index: int, container: dict[str, Any], params: dict[str, Any]
         value = container.get(name)
         return (value, "%s.%s" % (where, name)) if value not in (None, [], "") else (params.get(name), name)
 
-    locale = _locale(container.get("locale"), where + ".locale")
+    # Fast transcription names a model group where other kinds name a locale (en-gpu-1.0.0-preview: "en").
+    if kind.name == "fast-transcription" and container.get("locale") and "-" not in str(container["locale"]):
+        locale: str | None = str(container["locale"])
+    else:
+        locale = _locale(container.get("locale"), where + ".locale")
     audio_file, audio_field = option("audio_file")
     speech = None
-    if audio_file and (kind.is_speech_to_text or kind.name == "language-detection"):
+    if audio_file and (kind.is_speech_to_text or kind.name in ("language-detection", "fast-transcription")):
         if audio_file not in audio_cache:
             audio_cache[audio_file] = read_speech_wav(audio_file, audio_field)
         speech = audio_cache[audio_file]

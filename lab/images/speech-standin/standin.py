@@ -926,7 +926,11 @@ class Service:
 
     @property
     def recognition_language(self) -> str:
-        return display_locale(self.identity.locale) if self.identity.locale else "en-US"
+        if not self.identity.locale:
+            return "en-US"
+        locale = display_locale(self.identity.locale)
+        # Fast transcription names model groups ("en", speech-container-ft.md); the stand-in's English model is en-US.
+        return "en-US" if locale == "en" else locale
 
     def recognizer(self, **options: Any) -> Any:
         # Imported on first use: only speech kinds load pocketsphinx (Debian's python3-pocketsphinx).
