@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ansible_collections.speechops.edge.plugins.module_utils._catalog import CatalogError, ssml_voice_name
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
     LABEL_MANAGED,
     LABEL_NAME,
@@ -20,6 +21,16 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     require_docker_sdk,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import probe
+
+
+def _ssml_voice(locale: str | None, voice: str | None) -> str | None:
+    """Microsoft's voice name for the container's labels (the table knows its casing), None when it cannot say."""
+    if not (locale and voice):
+        return None
+    try:
+        return ssml_voice_name(locale, voice)
+    except CatalogError:
+        return None
 
 
 def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, probe_timeout: float) -> dict[str, Any]:
@@ -54,6 +65,7 @@ def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, pr
         "model_path": model_path,
         "model_present": bool(model_path and os.path.exists(os.path.join(model_path, "properties.json"))),
         "previous": listed["Names"][0].endswith(PREVIOUS_SUFFIX),
+        "ssml_voice": _ssml_voice(labels.get(LABEL_PREFIX + "locale"), labels.get(LABEL_PREFIX + "voice")),
     }
     if with_probe and entry["running"] and host_port:
         entry.update(probe("http://%s:%d" % (probe_host, host_port), probe_timeout).as_dict())

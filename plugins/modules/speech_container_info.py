@@ -89,6 +89,13 @@ containers:
       description: Voice, for text-to-speech kinds.
       type: str
       sample: arianeural
+    ssml_voice:
+      description:
+        - The voice name SSML and the Speech SDKs use for this container (C(SpeechSynthesisVoiceName)), in
+          Microsoft's casing from the catalog's voice table; voice names are case-sensitive.
+        - Null for kinds without a voice, and for voices the table does not know.
+      type: str
+      sample: en-US-AriaNeural
     image:
       description: Image reference.
       type: str
