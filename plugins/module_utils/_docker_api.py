@@ -200,6 +200,10 @@ class EngineReader:
     def images(self) -> list[dict[str, Any]]:
         return self.get("/images/json")
 
+    def inspect_container(self, container_id: str) -> dict[str, Any]:
+        """GET /containers/{id}/json, as the SDK's APIClient.inspect_container (drift needs HostConfig, Env)."""
+        return self.get("/containers/%s/json" % quote(container_id, safe=""))
+
 
 def engine_reader(docker_host: str, timeout: float) -> EngineReader | None:
     """A standard-library reader for unix:// and plain tcp:// engines; None for anything else (ssh://, TLS)."""

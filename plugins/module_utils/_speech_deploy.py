@@ -1,17 +1,40 @@
 # Copyright: (c) 2026, speechops.edge contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Converge every speech container of one host in one call, with health-gated replacement and rollback.
+"""Converge every speech container of one host in one call, with health-gated, interruption-safe replacement.
 
-Cost of the unchanged path: one container list and one image list from the engine, then a local
-/ready and /status probe per container. Nothing is compared field by field against Docker's
-normalised state: the config-hash label decides. Those two lists are read with the standard library
+Cost of the unchanged path: one container list and one image list from the engine, one inspect per managed
+container whose label says unchanged (its effective settings: limits, ports, mounts, command, environment,
+image), then a local /ready and /status probe per container. Those reads use the standard library
 (_docker_api.EngineReader); the Docker SDK is imported and connected only when something changes
 (Deployer.client), which keeps ~85 ms of SDK import and API negotiation off every deploy's plan.
 Exception classes of the SDK are named as _docker_api.X so that naming them loads nothing early.
+
+Replacement of container NAME, in this order, so that a run killed at any point (controller interrupted, SSH
+lost, host rebooted) leaves a state the next run recognises from the container list alone:
+
+  step                         after it: NAME-speechops-previous  NAME (new)   serving   next run (recover)
+  1 rename old -> previous     running (old)                      absent        old       roll back: rename back
+  2 create new                 running                            created       old       roll back: remove new,
+                                                                                             rename back
+  3 stop old                   exited                             created       nothing   roll back: remove new,
+                                                                                             rename back, start
+  4 start new                  exited                             running       warming   finish when new serves
+                                                                                             within ready_timeout,
+                                                                                             else roll back
+  5 wait until new serves      exited                             running       new       finish: remove previous
+  6 remove previous            absent                             running       new       (nothing left over)
+  rollback a: remove new       exited or running                  absent        old/none  roll back: rename back,
+                                                                                             start
+  rollback b: rename back      absent                             (old) exited  nothing   the plan starts or
+                                                                                             replaces it as usual
+A host reboot changes "running" to "exited" (or back to running, per restart policy); a new container that does not
+run is rolled back, one that runs is given its ready_timeout to serve. Recovery starts the restored container and
+waits until it serves before the run plans anything (see Deployer.recover).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -20,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ansible_collections.speechops.edge.plugins.module_utils import _docker_api
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
@@ -40,7 +64,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._redact import redact_text, redact_value
+from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
     FINAL_API_STATUSES,
     Probe,
@@ -48,8 +72,17 @@ from ansible_collections.speechops.edge.plugins.module_utils._speech_probe impor
     probe,
 )
 
-POLL_INTERVAL = 0.1
 LOG_LINES = 20
+# Pauses between polls: short at first (a container that is already up answers within the first 0.1 s), growing
+# to about one request per second per container for warm-ups that take minutes.
+POLL_FIRST_DELAY = 0.05
+POLL_GROWTH = 1.5
+POLL_MAX_DELAY = 1.0
+# Docker state is read (one inspect per container) at most this often while waiting: it notices an exit.
+STATE_CHECK_INTERVAL = 1.0
+# The module's default ready_timeout, for a restored container that no entry of this run describes any more.
+DEFAULT_READY_TIMEOUT = 600
+RESTORED_SERVING = "the previous container was restored and serves again"
 
 
 class DeployError(Exception):
@@ -58,6 +91,12 @@ class DeployError(Exception):
     def __init__(self, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.extra = extra
+
+
+def _exception_text(exc: BaseException) -> str:
+    """Type and message: a bare timeout or OSError says little without its type."""
+    text = str(exc).strip()
+    return "%s: %s" % (exc.__class__.__name__, text) if text else exc.__class__.__name__
 
 
 @dataclass
@@ -71,6 +110,8 @@ class Existing:
     labels: dict[str, str]
     image_id: str
     ports: list[dict[str, Any]]
+    # Docker's state word: created, running, paused, restarting, removing, exited or dead.
+    state: str = ""
 
     @classmethod
     def from_list(cls, item: dict[str, Any]) -> Existing:
@@ -83,6 +124,7 @@ class Existing:
             labels=labels,
             image_id=item.get("ImageID", ""),
             ports=item.get("Ports") or [],
+            state=item.get("State") or "",
         )
 
     def public_spec(self) -> dict[str, Any]:
@@ -90,6 +132,186 @@ class Existing:
             return json.loads(self.labels.get(LABEL_SPEC, "{}"))
         except ValueError:
             return {}
+
+    def base_url(self) -> str:
+        """Where the container answers, from the settings it was created with (its spec label)."""
+        spec = self.public_spec()
+        address = str(spec.get("bind_address") or "0.0.0.0")
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(address, address)
+        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, int(spec.get("host_port") or 0))
+
+
+# ---- drift: the effective settings of a container against the desired ones --------------------------------------
+class _HostConfigKeywords:
+    """Stands in for the SDK client in DesiredContainer.create_arguments: create_host_config's keywords as given.
+
+    The desired settings are then compared with `docker inspect` without importing the SDK (the unchanged path
+    never imports it). Each keyword maps to an inspect field below, normalised the way the SDK and the engine
+    store it (docker/types/containers.py HostConfig; the engine keeps what it was sent).
+    """
+
+    @staticmethod
+    def create_host_config(**keywords: Any) -> dict[str, Any]:
+        return keywords
+
+
+def _ports(bindings: dict[str, Any] | None) -> list[str]:
+    """'host address:host port->container port/proto', from create_host_config's or inspect's port bindings."""
+    result = []
+    for container_port, targets in (bindings or {}).items():
+        for target in targets if isinstance(targets, list) else [targets]:
+            if isinstance(target, dict):
+                address, port = target.get("HostIp"), target.get("HostPort")
+            elif isinstance(target, tuple):
+                address, port = (target[0], target[1] if len(target) > 1 else None)
+            else:
+                address, port = None, target
+            result.append("%s:%s->%s" % (address or "0.0.0.0", port or "", container_port))
+    return sorted(result)
+
+
+def _binds(binds: dict[str, dict[str, str]] | None) -> list[str]:
+    return sorted("%s:%s:%s" % (source, bind["bind"], bind.get("mode", "rw")) for source, bind in (binds or {}).items())
+
+
+def _inspected_mounts(host: dict[str, Any]) -> list[str]:
+    """Binds plus --mount entries: a hand-made container may carry either."""
+    mounts = list(host.get("Binds") or [])
+    for mount in host.get("Mounts") or []:
+        mounts.append("%s:%s:%s" % (mount.get("Source"), mount.get("Target"), "ro" if mount.get("ReadOnly") else "rw"))
+    return sorted(mounts)
+
+
+def _capabilities(names: list[str] | None) -> list[str]:
+    # Docker 20.10+ stores capability names with the CAP_ prefix (ALL stays ALL).
+    return sorted(name.upper().removeprefix("CAP_") for name in names or [])
+
+
+def _log_config(config: dict[str, Any] | None) -> dict[str, Any]:
+    config = config or {}
+    return {
+        "Type": config.get("Type", config.get("type")) or "json-file",
+        "Config": {key: str(value) for key, value in (config.get("Config", config.get("config")) or {}).items()},
+    }
+
+
+def _restart_policy(policy: dict[str, Any] | None) -> dict[str, Any]:
+    policy = policy or {}
+    return {"Name": policy.get("Name") or "no", "MaximumRetryCount": policy.get("MaximumRetryCount") or 0}
+
+
+def _device_requests(requests: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    def get(request: dict[str, Any], api_name: str, keyword: str) -> Any:
+        return request.get(api_name, request.get(keyword))
+
+    return [
+        {
+            "Driver": get(request, "Driver", "driver") or "",
+            "Count": get(request, "Count", "count") or 0,
+            "DeviceIDs": get(request, "DeviceIDs", "device_ids") or [],
+            "Capabilities": get(request, "Capabilities", "capabilities") or [],
+        }
+        for request in requests or []
+    ]
+
+
+# create_host_config keyword -> (setting name in results, desired value from the keyword, effective value from
+# inspect's HostConfig). A keyword DesiredContainer does not render is desired at Docker's default (None below),
+# so `docker update --cpu-quota` or a hand-made --cap-add is drift too.
+HOST_CONFIG_SETTINGS: dict[str, tuple[str, Callable[[Any], Any], Callable[[dict[str, Any]], Any]]] = {
+    "port_bindings": ("ports", _ports, lambda host: _ports(host.get("PortBindings"))),
+    "binds": ("mounts", _binds, _inspected_mounts),
+    "nano_cpus": ("cpus", lambda value: (value or 0) / 1e9, lambda host: (host.get("NanoCpus") or 0) / 1e9),
+    "cpu_quota": ("cpu_quota", lambda value: value or 0, lambda host: host.get("CpuQuota") or 0),
+    "cpu_period": ("cpu_period", lambda value: value or 0, lambda host: host.get("CpuPeriod") or 0),
+    "cpu_shares": ("cpu_shares", lambda value: value or 0, lambda host: host.get("CpuShares") or 0),
+    "cpuset_cpus": ("cpuset_cpus", lambda value: value or "", lambda host: host.get("CpusetCpus") or ""),
+    "mem_limit": ("memory", lambda value: value or 0, lambda host: host.get("Memory") or 0),
+    "memswap_limit": ("memory_swap", lambda value: value or 0, lambda host: host.get("MemorySwap") or 0),
+    "mem_reservation": ("memory_reservation", lambda value: value or 0, lambda h: h.get("MemoryReservation") or 0),
+    "pids_limit": ("pids_limit", lambda value: value or 0, lambda host: host.get("PidsLimit") or 0),
+    "security_opt": ("security_opt", lambda value: sorted(value or []), lambda h: sorted(h.get("SecurityOpt") or [])),
+    "cap_drop": ("cap_drop", _capabilities, lambda host: _capabilities(host.get("CapDrop"))),
+    "cap_add": ("cap_add", _capabilities, lambda host: _capabilities(host.get("CapAdd"))),
+    "privileged": ("privileged", bool, lambda host: bool(host.get("Privileged"))),
+    "log_config": ("log_config", _log_config, lambda host: _log_config(host.get("LogConfig"))),
+    "restart_policy": ("restart_policy", _restart_policy, lambda host: _restart_policy(host.get("RestartPolicy"))),
+    "device_requests": ("gpus", _device_requests, lambda host: _device_requests(host.get("DeviceRequests"))),
+}
+# create_container keywords compared besides host_config and environment (compared by name, see effective_drift).
+CREATE_SETTINGS: dict[str, tuple[str, Callable[[Any], Any], Callable[[dict[str, Any]], Any]]] = {
+    "image": ("image", str, lambda config: config.get("Image")),
+    "command": ("command", lambda value: list(value or []), lambda config: list(config.get("Cmd") or [])),
+    "stop_timeout": ("stop_timeout", lambda value: value, lambda config: config.get("StopTimeout")),
+}
+# Not settings of the running container: the name, the labels (the config hash judges them), the exposed ports
+# (the port bindings say more), detach (a client-side flag).
+CREATE_NOT_COMPARED = ("name", "labels", "ports", "detach", "host_config", "environment")
+
+
+def _masked(name: str, value: str | None, secrets: list[str]) -> str | None:
+    """A setting's value as results may show it: secret settings, known secrets and URL passwords masked."""
+    if value is None:
+        return None
+    # redact_text knows the secret settings by name (ApiKey=...); environment names spell ':' as '__'.
+    text = redact_text("%s=%s" % (name.replace("__", ":"), value), secrets)
+    value = text.partition("=")[2]
+    if "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            password = None
+        if password:
+            value = value.replace(":%s@" % password, ":%s@" % REDACTED, 1)
+    return value
+
+
+def _masked_arguments(arguments: Any, secrets: list[str]) -> Any:
+    """Key=Value arguments with secret values masked; anything else as it is."""
+    if not isinstance(arguments, list):
+        return arguments
+    return [
+        "%s%s%s" % (key, sep, _masked(key, value, secrets)) if sep else str(_masked("", key, secrets))
+        for key, sep, value in (str(argument).partition("=") for argument in arguments)
+    ]
+
+
+def effective_drift(item: DesiredContainer, image_id: str, details: dict[str, Any]) -> list[dict[str, Any]]:
+    """Settings in which the container (docker inspect) differs from the desired one; secrets masked.
+
+    Environment: only the desired variables are judged (value and presence); the engine merges the image's own
+    ENV into the container's, which cannot be told apart from an added variable without inspecting the image.
+    """
+    create = item.create_arguments(_HostConfigKeywords(), image_id)
+    config = details.get("Config") or {}
+    host = details.get("HostConfig") or {}
+    secrets = list(item.secrets)
+    drift: list[dict[str, Any]] = []
+
+    def differs(setting: str, actual: Any, desired: Any, shown: Callable[[Any], Any] = lambda value: value) -> None:
+        # Compared as they are, shown masked: a secret changed by hand is drift even though both show ********.
+        if actual != desired:
+            drift.append({"setting": setting, "actual": shown(actual), "desired": shown(desired)})
+
+    differs("image_id", details.get("Image"), image_id)
+    for keyword, (setting, desired, actual) in CREATE_SETTINGS.items():
+        if keyword in create:
+            differs(setting, actual(config), desired(create[keyword]), lambda value: _masked_arguments(value, secrets))
+    keywords = create.get("host_config") or {}
+    for keyword, (setting, desired, actual) in HOST_CONFIG_SETTINGS.items():
+        differs(setting, actual(host), desired(keywords.get(keyword)))
+    wanted_env = {str(key): str(value) for key, value in (create.get("environment") or {}).items()}
+    actual_env = dict(entry.partition("=")[::2] for entry in config.get("Env") or [])
+    changed = sorted(key for key, value in wanted_env.items() if actual_env.get(key) != value)
+    if changed:
+        drift.append(
+            {
+                "setting": "environment",
+                "actual": {key: _masked(key, actual_env.get(key), secrets) for key in changed},
+                "desired": {key: _masked(key, wanted_env[key], secrets) for key in changed},
+            }
+        )
+    return drift
 
 
 @dataclass
@@ -100,6 +322,8 @@ class Plan:
     pull: bool = False
     reason: str = ""
     result: dict[str, Any] = field(default_factory=dict)
+    # Settings in which the container differs from its own label (changed outside speechops.edge).
+    drift: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -107,15 +331,23 @@ class Plan:
 
 
 class HostState:
-    """What the engine has now: two API calls for the whole host."""
+    """What the engine has now: two API calls for the whole host, plus an inspect per container judged for drift."""
 
     def __init__(self, client: Any) -> None:
+        self.client = client
         self.containers = [Existing.from_list(item) for item in client.containers(all=True)]
         self.by_name = {item.name: item for item in self.containers}
         self.image_ids: dict[str, str] = {}
         for image in client.images():
             for tag in image.get("RepoTags") or []:
                 self.image_ids[tag] = image["Id"]
+        self._details: dict[str, dict[str, Any]] = {}
+
+    def inspect(self, container_id: str) -> dict[str, Any]:
+        """docker inspect, once per container and run (plans are made twice when images were pulled)."""
+        if container_id not in self._details:
+            self._details[container_id] = self.client.inspect_container(container_id)
+        return self._details[container_id]
 
     def managed(self) -> dict[str, Existing]:
         return {
@@ -123,6 +355,11 @@ class HostState:
             for item in self.containers
             if item.managed and not item.name.endswith(PREVIOUS_SUFFIX)
         }
+
+    def replace(self, old: Existing, new: Existing | None) -> None:
+        """Record a change made (or, in check mode, predicted) by the recovery."""
+        self.containers = [item for item in self.containers if item.id != old.id] + ([new] if new else [])
+        self.by_name = {item.name: item for item in self.containers}
 
 
 def _port_holders(state: HostState, port: int) -> list[Existing]:
@@ -191,8 +428,17 @@ def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, p
         pull = image_id is None or pull_always
         if existing is None:
             plans.append(Plan(item, None, "create", pull, "not present"))
-        elif image_id is None or existing.labels.get(LABEL_HASH) != item.config_hash(image_id):
+            continue
+        if image_id is None or existing.labels.get(LABEL_HASH) != item.config_hash(image_id):
             plans.append(Plan(item, existing, "replace", pull, "image or settings changed"))
+            continue
+        # The label says unchanged; `docker update` or a hand-made copy with our labels would still differ here.
+        drift = effective_drift(item, image_id, state.inspect(existing.id))
+        if drift:
+            reason = "the container's effective settings differ from the desired ones (%s)" % ", ".join(
+                entry["setting"] for entry in drift
+            )
+            plans.append(Plan(item, existing, "replace", pull, reason, drift=drift))
         elif item.state == "started" and not existing.running:
             plans.append(Plan(item, existing, "start", pull, "not running"))
         elif item.state == "stopped" and existing.running:
@@ -207,6 +453,68 @@ def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, p
     return plans
 
 
+class Poller:
+    """The pauses of every wait in this file: POLL_FIRST_DELAY, growing by POLL_GROWTH up to POLL_MAX_DELAY."""
+
+    def __init__(self, sleep: Callable[[float], None]) -> None:
+        self._sleep = sleep
+        self.delay = POLL_FIRST_DELAY
+
+    def pause(self, remaining: float) -> None:
+        """Sleep the next delay, never past a deadline `remaining` seconds away."""
+        self._sleep(max(0.0, min(self.delay, remaining)))
+        self.delay = min(self.delay * POLL_GROWTH, POLL_MAX_DELAY)
+
+
+@dataclass
+class Target:
+    """A container to wait for until it serves."""
+
+    name: str
+    container_id: str
+    base_url: str
+    ready_timeout: float
+
+
+@dataclass
+class Replacement:
+    """One container being replaced (or restored by a recovery), as far as it got: what a rollback must undo."""
+
+    name: str
+    previous: Existing | None  # the old container; None when there was none (create)
+    start_previous: bool  # a rollback starts it: it served before the change
+    ready_timeout: float = DEFAULT_READY_TIMEOUT
+    renamed: bool = False  # the old container is called NAME-speechops-previous now
+    new_id: str | None = None
+    settled: bool = False  # finished or rolled back: nothing left to undo
+    undone: bool = False  # a rollback ran (whether or not it could restore everything)
+    restored: bool = False  # the old container has its name back (and runs, when start_previous)
+    previous_started: bool = False  # the rollback started the old container (under either name)
+    restore_error: str = ""
+
+    @property
+    def kept_name(self) -> str:
+        return self.name + PREVIOUS_SUFFIX
+
+
+@dataclass
+class Leftover:
+    """A replacement that an interrupted run left behind: NAME-speechops-previous, maybe a new NAME."""
+
+    name: str
+    previous: Existing
+    new: Existing | None
+
+
+def find_leftovers(state: HostState) -> list[Leftover]:
+    leftovers = []
+    for item in state.containers:
+        if item.managed and item.name.endswith(PREVIOUS_SUFFIX):
+            name = item.name[: -len(PREVIOUS_SUFFIX)]
+            leftovers.append(Leftover(name, item, state.by_name.get(name)))
+    return sorted(leftovers, key=lambda leftover: leftover.name)
+
+
 class Deployer:
     def __init__(
         self,
@@ -215,6 +523,9 @@ class Deployer:
         check_mode: bool,
         probe_timeout: float = 3.0,
         connect: Callable[[], Any] | None = None,
+        prober: Callable[[str, float], Probe] = probe,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         # Either an SDK client, or connect(): it makes one on first use, which only a change needs.
         self._client = client
@@ -223,6 +534,9 @@ class Deployer:
         self.check_mode = check_mode
         self.probe_timeout = probe_timeout
         self.secrets = [secret for item in desired for secret in item.secrets]
+        self._probe = prober
+        self._clock = clock
+        self._sleep = sleep
 
     @property
     def client(self) -> Any:
@@ -239,10 +553,13 @@ class Deployer:
     def redact(self, value: Any) -> Any:
         return redact_value(value, self.secrets)
 
+    def error_text(self, exc: BaseException) -> str:
+        return self.redact(_exception_text(exc))
+
     def logs(self, container_id: str) -> list[str]:
         try:
             raw = self.client.logs(container_id, stdout=True, stderr=True, tail=LOG_LINES)
-        except _docker_api.DockerException:
+        except Exception:  # the logs only explain a failure already reported
             return []
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return [redact_text(line, self.secrets) for line in text.splitlines()[-LOG_LINES:]]
@@ -281,92 +598,246 @@ class Deployer:
                 os.chown(path, uid, gid)
         return changed
 
-    def wait_serving(self, started: dict[str, tuple[DesiredContainer, str]]) -> dict[str, tuple[bool, str, Probe]]:
-        """Poll every new container until it serves, exits, reports a final billing failure, or its deadline passes."""
-        outcome: dict[str, tuple[bool, str, Probe]] = {}
-        begin = time.monotonic()
-        last_state_check = 0.0
-        last: dict[str, Probe] = {}
-        while len(outcome) < len(started):
-            now = time.monotonic()
-            check_state = now - last_state_check >= 1.0
-            if check_state:
-                last_state_check = now
-            for name, (item, container_id) in started.items():
-                if name in outcome:
-                    continue
-                result = probe(item.base_url, self.probe_timeout)
-                last[name] = result
-                if result.serving:
-                    outcome[name] = (True, "", result)
-                elif result.ready and result.api_status in FINAL_API_STATUSES:
-                    outcome[name] = (False, describe(result), result)
-                elif now - begin >= item.ready_timeout:
-                    outcome[name] = (
-                        False,
-                        "not serving within ready_timeout=%ds: %s" % (item.ready_timeout, describe(result)),
-                        result,
-                    )
-                elif check_state:
-                    state = self.client.inspect_container(container_id)["State"]
-                    if not state.get("Running"):
-                        outcome[name] = (
-                            False,
-                            "the container exited with code %s before it was ready" % state.get("ExitCode"),
-                            result,
-                        )
-            if len(outcome) < len(started):
-                time.sleep(POLL_INTERVAL)
-        return outcome
-
-    def _replace(
-        self,
-        plan: Plan,
-        item: DesiredContainer,
-        existing: Existing | None,
-        image_id: str,
-        previous: dict[str, Existing],
-    ) -> str | None:
-        """Create the new container while the old one still serves; stop the old one only to hand over the port.
-
-        The old container is renamed (a running container can be) and kept until the new one is proven, so the
-        serving gap is stop + start + the new container's warm-up: no pull, no create inside it.
-        Returns the new container's ID, or None when it could not be created or started (the old one serves).
-        """
-        if existing:
-            self._remove_previous(existing.name)
-            self.client.rename(existing.id, existing.name + PREVIOUS_SUFFIX)
-            previous[item.name] = existing
-        try:
-            container_id = self.client.create_container(**item.create_arguments(self.client, image_id))["Id"]
-        except (_docker_api.DockerException, OSError) as exc:
-            if existing:
-                self.client.rename(existing.id, existing.name)  # never stopped: it still serves
-            plan.result = {"error": self.redact(str(exc))}
-            return None
-        plan.result = {"id": container_id}
-        if existing and existing.running:
-            self.client.stop(existing.id, timeout=item.stop_timeout)
-        if item.state != "started":
-            return container_id
-        try:
-            self.client.start(container_id)
-        except (_docker_api.DockerException, OSError) as exc:
-            self.remove(container_id)
-            if existing:
-                self._restore(existing, item)
-            plan.result = {"error": self.redact(str(exc))}
-            return None
-        return container_id
-
     def remove(self, container_id: str) -> None:
         try:
             self.client.remove_container(container_id, force=True)
         except _docker_api.NotFound:
             pass
 
+    def _ready_timeout(self, name: str) -> float:
+        return next((item.ready_timeout for item in self.desired if item.name == name), DEFAULT_READY_TIMEOUT)
+
+    def wait_serving(self, targets: list[Target]) -> dict[str, tuple[bool, str, Probe]]:
+        """Poll every container until it serves, exits, reports a final billing failure, or its deadline passes."""
+        outcome: dict[str, tuple[bool, str, Probe]] = {}
+        begin = self._clock()
+        last_state_check: float | None = None
+        poller = Poller(self._sleep)
+        while True:
+            pending = [target for target in targets if target.name not in outcome]
+            if not pending:
+                return outcome
+            now = self._clock()
+            check_state = last_state_check is None or now - last_state_check >= STATE_CHECK_INTERVAL
+            if check_state:
+                last_state_check = now
+            for target in pending:
+                result = self._probe(target.base_url, self.probe_timeout)
+                if result.serving:
+                    outcome[target.name] = (True, "", result)
+                elif result.ready and result.api_status in FINAL_API_STATUSES:
+                    outcome[target.name] = (False, describe(result), result)
+                elif now - begin >= target.ready_timeout:
+                    outcome[target.name] = (
+                        False,
+                        "not serving within ready_timeout=%ds: %s" % (target.ready_timeout, describe(result)),
+                        result,
+                    )
+                elif check_state:
+                    try:
+                        state = self.client.inspect_container(target.container_id)["State"]
+                    except Exception as exc:  # any failure ends this wait; the caller restores what it replaced
+                        outcome[target.name] = (False, "reading its state failed: %s" % self.error_text(exc), result)
+                        continue
+                    if not state.get("Running"):
+                        outcome[target.name] = (
+                            False,
+                            "the container exited with code %s before it was ready" % state.get("ExitCode"),
+                            result,
+                        )
+            if len(outcome) < len(targets):
+                deadline = min(begin + target.ready_timeout for target in targets if target.name not in outcome)
+                poller.pause(deadline - self._clock())
+
+    # ---- recovery of an interrupted run --------------------------------------------------------------
+    def recover(self, state: HostState) -> list[dict[str, Any]]:
+        """Finish or roll back every replacement an interrupted run left behind (the table in this file's docstring).
+
+        A new container that runs is given its ready_timeout to serve, then the previous one is removed; any other
+        new container is removed and the previous one gets its name back, is started and must serve again.
+        check mode predicts: a running new container finishes. Updates `state` to what the plans then see.
+        """
+        leftovers = find_leftovers(state)
+        foreign = [leftover.name for leftover in leftovers if leftover.new and not leftover.new.managed]
+        if foreign:
+            raise DeployError(
+                "cannot restore %s: a container that speechops.edge did not create holds the name %s; "
+                "rename or remove it, then run again (nothing was changed)"
+                % (", ".join(name + PREVIOUS_SUFFIX for name in foreign), ", ".join(foreign))
+            )
+        if not leftovers:
+            return []
+        if not self.check_mode:
+            self.connected()
+        running = [leftover for leftover in leftovers if leftover.new is not None and leftover.new.running]
+        outcome: dict[str, tuple[bool, str, Probe]] = {}
+        if running and not self.check_mode:
+            outcome = self.wait_serving(
+                [
+                    Target(leftover.name, leftover.new.id, leftover.new.base_url(), self._ready_timeout(leftover.name))
+                    for leftover in running
+                    if leftover.new is not None
+                ]
+            )
+        reports: list[dict[str, Any]] = []
+        rollbacks: list[tuple[dict[str, Any], Leftover, Replacement]] = []
+        for leftover in leftovers:
+            new = leftover.new
+            report: dict[str, Any] = {
+                "name": leftover.name,
+                "found": {"previous": leftover.previous.state, "new": new.state if new else "absent"},
+            }
+            reports.append(report)
+            finish = new is not None and new.running and (self.check_mode or outcome[leftover.name][0])
+            if finish:
+                report["action"] = "finished"
+                if not self.check_mode:
+                    try:
+                        self.remove(leftover.previous.id)
+                    except Exception as exc:
+                        raise DeployError(
+                            "%s serves, but removing %s failed: %s"
+                            % (leftover.name, leftover.previous.name, self.error_text(exc)),
+                            recovered=reports,
+                        ) from None
+                    report["serving"] = True
+                state.replace(leftover.previous, None)
+                continue
+            report["action"] = "rolled_back"
+            if new is not None and new.running:
+                report["reason"] = "the new container did not serve: %s" % outcome[leftover.name][1]
+            replacement = Replacement(
+                leftover.name,
+                leftover.previous,
+                start_previous=True,
+                ready_timeout=self._ready_timeout(leftover.name),
+                renamed=True,
+                new_id=new.id if new else None,
+            )
+            rollbacks.append((report, leftover, replacement))
+            if new is not None:
+                state.replace(new, None)
+            state.replace(
+                leftover.previous,
+                dataclasses.replace(leftover.previous, name=leftover.name, running=True, state="running", ports=[]),
+            )
+        if self.check_mode:
+            return reports
+        for _report, _leftover, replacement in rollbacks:
+            self._roll_back(replacement)
+        notes = self._restore_notes([replacement for _report, _leftover, replacement in rollbacks])
+        for report, _leftover, replacement in rollbacks:
+            report["restore"] = notes[replacement.name]
+            report["serving"] = notes[replacement.name] == RESTORED_SERVING
+            if not replacement.restored:
+                raise DeployError(
+                    "%s could not be restored from an interrupted run: %s" % (replacement.name, report["restore"]),
+                    recovered=reports,
+                )
+        return reports
+
+    # ---- replacement and rollback --------------------------------------------------------------
+    def _replace(self, plan: Plan, item: DesiredContainer, image_id: str, replacement: Replacement) -> str | None:
+        """Steps 1-4 of the table in this file's docstring; any failure rolls back at once.
+
+        The old container is renamed (a running container can be) and kept until the new one is proven, so the
+        serving gap is stop + start + the new container's warm-up: no pull, no create inside it.
+        Returns the new container's ID, or None when it could not be created or started (the old one serves).
+        """
+        existing = replacement.previous
+        step = "creating the container"
+        try:
+            if existing:
+                step = "renaming the old container to %s" % replacement.kept_name
+                self.client.rename(existing.id, replacement.kept_name)
+                replacement.renamed = True
+                step = "creating the container"
+            replacement.new_id = self.client.create_container(**item.create_arguments(self.client, image_id))["Id"]
+            plan.result["id"] = replacement.new_id
+            if existing and existing.running:
+                step = "stopping the old container"
+                self.client.stop(existing.id, timeout=item.stop_timeout)
+            if item.state == "started":
+                step = "starting the new container"
+                self.client.start(replacement.new_id)
+        except Exception as exc:  # of any type: the old container must serve again
+            plan.result["error"] = "%s failed: %s" % (step, self.error_text(exc))
+            self._roll_back(replacement)
+            return None
+        return replacement.new_id
+
+    def _roll_back(self, replacement: Replacement) -> None:
+        """Remove the new container, give the old one its name back and start it (when it served). Never raises.
+
+        When a step fails the others are still tried: an old container started under its kept name serves, and
+        the next run's recovery gives it its name back.
+        """
+        replacement.settled = replacement.undone = True
+        problems = []
+        name_free = True
+        if replacement.new_id:
+            try:
+                self.remove(replacement.new_id)
+            except Exception as exc:
+                problems.append("removing the new container failed: %s" % self.error_text(exc))
+                name_free = False
+        previous = replacement.previous
+        if previous is None:
+            replacement.restore_error = "; ".join(problems)
+            return
+        if replacement.renamed and name_free:
+            try:
+                self.client.rename(previous.id, replacement.name)
+                replacement.renamed = False
+            except Exception as exc:
+                problems.append("renaming %s back failed: %s" % (replacement.kept_name, self.error_text(exc)))
+        started = not replacement.start_previous
+        if replacement.start_previous:
+            try:
+                self.client.start(previous.id)  # also after a failed or timed-out stop: it may have stopped since
+                started = replacement.previous_started = True
+            except Exception as exc:
+                problems.append("starting it failed: %s" % self.error_text(exc))
+        replacement.restored = not replacement.renamed and started
+        replacement.restore_error = "; ".join(problems)
+
+    def _restore_notes(self, replacements: list[Replacement]) -> dict[str, str]:
+        """Wait until the restored containers serve; say for each what the rollback achieved."""
+        targets = [
+            Target(rep.name, rep.previous.id, rep.previous.base_url(), rep.ready_timeout)
+            for rep in replacements
+            if rep.previous is not None and rep.previous_started
+        ]
+        outcome = self.wait_serving(targets) if targets else {}
+        notes = {}
+        for rep in replacements:
+            if rep.previous is None:
+                notes[rep.name] = "there was no previous container" + (
+                    " (%s)" % rep.restore_error if rep.restore_error else ""
+                )
+            elif rep.restore_error and rep.previous_started and outcome[rep.name][0]:
+                notes[rep.name] = "the previous container serves again, as %s (%s); the next run renames it back" % (
+                    rep.kept_name,
+                    rep.restore_error,
+                )
+            elif rep.restore_error:
+                kept = (
+                    "it is kept as %s; the next run restores it" % rep.kept_name
+                    if rep.renamed
+                    else "the next run starts or replaces it"
+                )
+                notes[rep.name] = "the previous container could not be restored (%s): %s" % (rep.restore_error, kept)
+            elif not rep.start_previous:
+                notes[rep.name] = "the previous container was restored (stopped, as it was)"
+            elif outcome[rep.name][0]:
+                notes[rep.name] = RESTORED_SERVING
+            else:
+                notes[rep.name] = "the previous container was restored but does not serve: %s" % outcome[rep.name][1]
+        return notes
+
     # ---- the run -----------------------------------------------------------------------------
     def run(self, state: HostState, prune: bool, pull_always: bool) -> dict[str, Any]:
+        recovered = self.recover(state)
         plans = make_plans(self.desired, state, prune, pull_always)
         if not self.check_mode and any(plan.pull or plan.action != "none" for plan in plans):
             self.connected()  # the SDK (or its failure) before the first change, directories included
@@ -383,81 +854,103 @@ class Deployer:
                     plan.pull = bool(plan.desired and plan.desired.image in pulls)
             failures = self.apply(plans, state.image_ids)
         return {
-            "changed": bool(directories or any(plan.action != "none" for plan in plans)),
+            "changed": bool(recovered or directories or any(plan.action != "none" for plan in plans)),
             "pulled": pulls,
             "directories": directories,
             "containers": [self.describe_plan(plan) for plan in plans],
+            "recovered": self.redact(recovered),
             "failures": failures,
         }
 
-    def _remove_previous(self, name: str) -> None:
-        """Remove a container kept from an earlier replacement (left over when a run was interrupted)."""
-        for container in self.client.containers(all=True, filters={"name": "^/%s$" % (name + PREVIOUS_SUFFIX)}):
-            self.remove(container["Id"])
-
     def apply(self, plans: list[Plan], image_ids: dict[str, str]) -> list[str]:
-        started: dict[str, tuple[DesiredContainer, str]] = {}
-        previous: dict[str, Existing] = {}
+        """Make the changes; any failure restores what it replaced. Returns the failures, one per container."""
+        replacements: dict[str, Replacement] = {}
+        try:
+            return self._apply(plans, image_ids, replacements)
+        except BaseException:
+            # An interruption the process survives (KeyboardInterrupt, SystemExit): put the old containers back
+            # without waiting; the next run's recovery checks that they serve.
+            for replacement in replacements.values():
+                if not replacement.settled:
+                    self._roll_back(replacement)
+            raise
+
+    def _apply(self, plans: list[Plan], image_ids: dict[str, str], replacements: dict[str, Replacement]) -> list[str]:
+        waiting: list[Target] = []
         # Removals and stops first: they free the host ports that new containers may take over.
         for plan in sorted(plans, key=lambda plan: {"remove": 0, "stop": 1}.get(plan.action, 2)):
             item, existing = plan.desired, plan.existing
-            if plan.action == "remove" and existing:
-                self.remove(existing.id)
-                self._remove_previous(existing.name)
-            elif plan.action == "stop" and existing:
-                self.client.stop(existing.id, timeout=item.stop_timeout if item else 30)
-            elif plan.action == "start" and item and existing:
-                self.client.start(existing.id)
-                started[item.name] = (item, existing.id)
-            elif plan.action in ("create", "replace") and item:
-                container_id = self._replace(plan, item, existing, image_ids[item.image], previous)
+            if plan.action in ("create", "replace") and item:
+                replacement = Replacement(
+                    item.name,
+                    existing,
+                    start_previous=bool(existing and existing.running),
+                    ready_timeout=item.ready_timeout,
+                )
+                replacements[item.name] = replacement
+                container_id = self._replace(plan, item, image_ids[item.image], replacement)
                 if container_id and item.state == "started":
-                    started[item.name] = (item, container_id)
+                    waiting.append(Target(item.name, container_id, item.base_url, item.ready_timeout))
+                elif container_id:
+                    self._finish(plan, replacement)
+                continue
+            try:
+                if plan.action == "remove" and existing:
+                    self.remove(existing.id)
+                elif plan.action == "stop" and existing:
+                    self.client.stop(existing.id, timeout=item.stop_timeout if item else 30)
+                elif plan.action == "start" and item and existing:
+                    self.client.start(existing.id)
+                    waiting.append(Target(item.name, existing.id, item.base_url, item.ready_timeout))
+            except Exception as exc:
+                plan.result["error"] = "%s failed: %s" % (plan.action, self.error_text(exc))
 
-        outcome = self.wait_serving(started) if started else {}
-        failures: list[str] = []
-        restored: dict[str, tuple[DesiredContainer, str]] = {}
+        outcome = self.wait_serving(waiting) if waiting else {}
+        failed: list[tuple[Plan, str]] = []
         for plan in plans:
             item = plan.desired
-            if item is None:
-                continue
+            replacement = replacements.get(plan.name) if item else None
             if "error" in plan.result:
-                failures.append("%s: could not create or start the container: %s" % (item.name, plan.result["error"]))
-                plan.result["rolled_back"] = item.name in previous
+                failed.append((plan, plan.result["error"]))
                 continue
-            if item.name not in outcome:
+            if item is None or item.name not in outcome:
                 continue
             ok, reason, result = outcome[item.name]
             plan.result["probe"] = result.as_dict()
             if ok:
-                if item.name in previous:
-                    self.remove(previous[item.name].id)
+                if replacement:
+                    self._finish(plan, replacement)
+                    if "error" in plan.result:
+                        failed.append((plan, plan.result["error"]))
                 continue
-            container_id = started[item.name][1]
-            plan.result["logs"] = self.logs(container_id)
-            if plan.action in ("create", "replace"):
-                self.remove(container_id)
-            if item.name in previous:
-                self._restore(previous[item.name], item)
-                plan.result["rolled_back"] = True
-                if previous[item.name].running:
-                    restored[item.name] = (item, previous[item.name].id)
-            failures.append("%s: %s" % (item.name, reason))
-        if restored:
-            # The previous container must serve again before the task reports the failure.
-            for name, (ok, reason, _result) in self.wait_serving(restored).items():
-                note = (
-                    "the previous container was restored and serves again"
-                    if ok
-                    else ("the previous container was restored but does not serve: %s" % reason)
-                )
-                failures = [f + "; " + note if f.startswith(name + ": ") else f for f in failures]
+            if replacement and replacement.new_id:
+                plan.result["logs"] = self.logs(replacement.new_id)
+                self._roll_back(replacement)
+            failed.append((plan, reason))
+
+        notes = self._restore_notes([replacement for replacement in replacements.values() if replacement.undone])
+        failures = []
+        for plan, reason in failed:
+            if plan.name in notes:
+                plan.result["rolled_back"] = replacements[plan.name].restored
+                plan.result["restore"] = notes[plan.name]
+                failures.append("%s: %s; %s" % (plan.name, reason, notes[plan.name]))
+            else:
+                failures.append("%s: %s" % (plan.name, reason))
         return failures
 
-    def _restore(self, existing: Existing, item: DesiredContainer) -> None:
-        self.client.rename(existing.id, existing.name)
-        if existing.running:
-            self.client.start(existing.id)
+    def _finish(self, plan: Plan, replacement: Replacement) -> None:
+        """Step 6: the new container is proven (or is not to run): the old one goes."""
+        replacement.settled = True
+        if replacement.previous is None:
+            return
+        try:
+            self.remove(replacement.previous.id)
+        except Exception as exc:
+            plan.result["error"] = "the new container serves, but removing %s failed: %s; the next run removes it" % (
+                replacement.kept_name,
+                self.error_text(exc),
+            )
 
     def describe_plan(self, plan: Plan) -> dict[str, Any]:
         item, existing = plan.desired, plan.existing
@@ -486,6 +979,13 @@ class Deployer:
             )
         else:
             entry["diff"] = {"before": existing.public_spec() if existing else {}, "after": {}}
+        if plan.drift:
+            # The label matches the desired spec: the diff worth showing is the drifted settings alone.
+            entry["drift"] = self.redact(plan.drift)
+            entry["diff"] = {
+                "before": {drift["setting"]: drift["actual"] for drift in entry["drift"]},
+                "after": {drift["setting"]: drift["desired"] for drift in entry["drift"]},
+            }
         entry.update(self.redact(plan.result))
         if "probe" in entry:
             entry.update(entry.pop("probe"))
@@ -497,7 +997,7 @@ class Deployer:
             if entry.get("state") == "started" and "ready" not in entry and entry["action"] != "removed":
                 if self.check_mode and entry["action"] != "unchanged":
                     continue
-                entry.update(probe(entry["endpoints"]["ready"].rsplit("/", 1)[0], self.probe_timeout).as_dict())
+                entry.update(self._probe(entry["endpoints"]["ready"].rsplit("/", 1)[0], self.probe_timeout).as_dict())
 
 
 def deploy(
@@ -509,11 +1009,13 @@ def deploy(
     probe_running: bool,
     connect: Callable[[], Any] | None = None,
     state: HostState | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """The whole host in one call. Raises DeployError for problems found before any change.
 
     client reads the host state (an SDK client or an EngineReader); connect() returns the SDK client for
     changes, when client is not one. state: the host state when the caller read it already.
+    options: Deployer's prober, clock and sleep (tests).
     """
     if state is None:
         try:
@@ -524,12 +1026,17 @@ def deploy(
     if problems:
         raise DeployError("invalid containers (nothing was changed): " + "; ".join(problems), problems=problems)
     deployer = (
-        Deployer(None, desired, check_mode, connect=connect) if connect else Deployer(client, desired, check_mode)
+        Deployer(None, desired, check_mode, connect=connect, **options)
+        if connect
+        else Deployer(client, desired, check_mode, **options)
     )
     try:
         result = deployer.run(state, prune, pull_always)
-    except _docker_api.APIError as exc:
-        raise DeployError("the Docker engine refused a change: %s" % deployer.redact(str(exc))) from None
+    except (_docker_api.DockerException, OSError) as exc:
+        # Reads, directories and pulls raise here; the changes to containers report their failures instead.
+        raise DeployError(
+            "the Docker engine or the host failed before any container was changed: %s" % deployer.error_text(exc)
+        ) from None
     if probe_running:
         deployer.probe_unchanged(result["containers"])
     return result
@@ -593,6 +1100,7 @@ def run_speech_containers(module: Any) -> None:
         containers=result["containers"],
         pulled=result["pulled"],
         directories=result["directories"],
+        recovered=result["recovered"],
     )
     if module._diff:
         output["diff"] = diffs
