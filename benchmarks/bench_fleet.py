@@ -61,6 +61,8 @@ speech_registry: "{{ speechops_lab_registry }}"
 speech_registry_username: "{{ speechops_lab_registry_username }}"
 speech_registry_password: "{{ speechops_lab_registry_password }}"
 speech_registry_ca_file: "{{ speechops_lab_ca_file }}"
+# The lab CA signs the billing endpoint too: the billing reachability preflight trusts it (a path on the host).
+edge_host_billing_ca_file: "{{ speechops_lab_host_ca_file }}"
 speech_container_defaults:
   cpus: 0.25
   memory: 256m

@@ -1120,6 +1120,8 @@ def write_outputs(lab: LabDir, hosts: list[Host], images: list[LabImage], digest
         "speechops_lab_registry": REGISTRY,
         "speechops_lab_billing": CLOUD_URL,
         "speechops_lab_ca_file": str(lab.ca_crt),
+        # The same CA as seen inside every edge host (mounted there), e.g. for the billing reachability preflight.
+        "speechops_lab_host_ca_file": "/usr/local/share/speechops-lab/ca.crt",
         "speechops_lab_registry_username": REGISTRY_USER,
     }
     private = {"speechops_lab_registry_password": sec["registry_password"], "speechops_lab_api_key": sec["api_key"]}

@@ -23,6 +23,20 @@ description:
     (C(/proc/driver/nvidia/gpus/*) or C(/dev/nvidia0)) and, when the engine is asked, the NVIDIA container runtime
     (a runtime named C(nvidia) in C(docker info), or CDI spec directories). With O(containers[].gpus=none) the GPU
     requirement is skipped and RV(notes) says so.
+  - "With O(reachability), for every planned container, it also checks what the host must reach before any
+    change (each check can be turned off)."
+  - "B(Images) (O(check_images)): the registry has the image. A manifest request (C(HEAD), then C(GET)) with the
+    credentials and the CA the Docker engine uses for that registry (the fleet's O(registry_username) and
+    O(registry_ca_cert) when given, which the rollout installs, else the engine user's C(config.json) and
+    C(/etc/docker/certs.d/HOST:PORT/)), answering the registry's Basic or Bearer token challenge as docker does;
+    nothing is pulled. An image the engine already has passes without a network call, so hosts with preloaded
+    images pass without a registry. A missing tag names the nearest tags of the registry's tag list."
+  - "B(Billing) (O(check_billing)): a TLS connection to the host and port of each billing endpoint URI, certificate
+    verified, through the container's O(reachability[].http_proxy), within O(billing_timeout) seconds: the
+    connectivity test of Microsoft's diagnostic container."
+  - "B(Bind addresses) (O(check_bind_address)): each bind address is an address of this host (C(ip -j addr), else
+    C(/proc/net)), or V(0.0.0.0) / V(::)."
+  - The registry and billing checks run concurrently; the preflight takes about as long as the slowest of them.
   - With O(fail_on_unmet=true) it fails with one message that lists every unmet requirement with numbers.
   - Never changes anything on the host.
 author:
@@ -84,6 +98,115 @@ options:
           - V(none) (labs and CPU stand-ins only) skips the GPU requirement; RV(notes) says so.
         type: str
         choices: [all, none]
+  reachability:
+    description:
+      - The planned containers' images, billing endpoints, proxies and bind addresses, for the network checks.
+      - Entries of the plan (P(speechops.edge.speech_plan#filter)) carry these keys; the role speechops.edge.edge_host
+        passes them. An entry gets the fleet-wide O(registry), O(billing) and O(bind_address) for what it does not set.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The container's name, for messages.
+        type: str
+      kind:
+        description:
+          - The speech container kind (one of the choices of O(containers[].kind)); with O(reachability[].version)
+            (and locale, voice) it gives the image.
+        type: str
+      version:
+        description: The image version.
+        type: str
+      locale:
+        description: The locale of the image (speech-to-text, text-to-speech kinds).
+        type: str
+      voice:
+        description: The voice of a text-to-speech image.
+        type: str
+      preview:
+        description: The tag ends in C(-preview).
+        type: bool
+        default: false
+      containerpreview:
+        description: The image comes from the 2019 gated preview registry.
+        type: bool
+        default: false
+      image:
+        description: A full image reference, instead of kind, version, locale and voice.
+        type: str
+      registry:
+        description: This container's registry mirror (C(host[:port][/path])); defaults to O(registry).
+        type: str
+      billing:
+        description: This container's billing endpoint URI; defaults to O(billing). Empty for none (disconnected).
+        type: str
+      http_proxy:
+        description: The proxy the container reaches billing through (C(http://[user:password@]proxy:port)).
+        type: str
+      http_proxy_creds:
+        description: The proxy credentials (C(user:password)) when they are not in O(reachability[].http_proxy).
+        type: str
+      bind_address:
+        description: The host address the container's port is published on; defaults to O(bind_address).
+        type: str
+  registry:
+    description: The fleet's registry mirror (C(host[:port][/path])); empty for C(mcr.microsoft.com).
+    type: str
+  registry_username:
+    description:
+      - The fleet's user of O(registry), which the rollout logs the engine in with.
+      - Without it, the credentials in the engine user's C(config.json) are used (or none).
+    type: str
+  registry_password:
+    description: The password of O(registry_username).
+    type: str
+  registry_ca_cert:
+    description:
+      - PEM text of the CA of O(registry), which the rollout installs for the engine; trusted with the system CAs
+        and the files in O(registry_certs_dir).
+    type: str
+  registry_config_path:
+    description: The Docker client configuration with stored credentials; defaults to C($DOCKER_CONFIG/config.json) or C(~/.docker/config.json).
+    type: path
+  registry_certs_dir:
+    description:
+      - Where the engine finds each registry's CA (C(HOST:PORT/*.crt)) and client certificate (C(*.cert), C(*.key)).
+      - For tests and unusual hosts; leave the default otherwise.
+    type: path
+    default: /etc/docker/certs.d
+  registry_timeout:
+    description: Seconds each registry request may take.
+    type: float
+    default: 10
+  billing:
+    description: The fleet's billing endpoint URI (the Speech resource's endpoint).
+    type: str
+  billing_ca_file:
+    description:
+      - A CA certificate file on the host, trusted for billing endpoints besides the system CAs.
+      - For labs and private endpoints; Microsoft's endpoints need none.
+    type: path
+  billing_timeout:
+    description: Seconds the connection to a billing endpoint (TCP, proxy, TLS handshake) may take in all.
+    type: float
+    default: 5
+  bind_address:
+    description: The fleet's bind address, for entries without one.
+    type: str
+    default: 0.0.0.0
+  check_images:
+    description: Check that every image of O(reachability) is on the engine or in its registry.
+    type: bool
+    default: true
+  check_billing:
+    description: Check that every billing endpoint of O(reachability) answers TLS from this host.
+    type: bool
+    default: true
+  check_bind_address:
+    description: Check that every bind address of O(reachability) is an address of this host.
+    type: bool
+    default: true
   fail_on_unmet:
     description:
       - Fail the task when any requirement is unmet, with one message that lists them all.
@@ -133,7 +256,15 @@ notes:
   - Microsoft documents AVX2 as required (its own check is C(grep -q avx2 /proc/cpuinfo)) and cores at 2.6 GHz or faster;
     the clock speed is reported in RV(host.cpu_mhz) but not enforced, since virtual machines often report a nominal value.
   - Image sizes used for the disk check are estimates kept in the collection's catalog.
+  - Registry requests go where the engine's pulls go, through the engine's proxy (C(docker info)) or direct; through
+    the module's environment (C(HTTPS_PROXY), C(NO_PROXY)) only when the engine is not asked. Billing connections go
+    through each container's own proxy.
+  - Microsoft documents the diagnostic container (C(mcr.microsoft.com/azure-cognitive-services/diagnostic)), which
+    "will test for network connectivity to the billing endpoint"; the billing check tests the same from the host.
 seealso:
+  - name: Diagnostic container
+    description: Microsoft's check of the billing endpoint's reachability.
+    link: https://learn.microsoft.com/azure/ai-services/containers/container-faq#how-can-i-diagnose-potential-errors-in-my-deployment-environment-
   - name: Speech containers host requirements
     description: Microsoft's documentation of container sizing.
     link: https://learn.microsoft.com/azure/ai-services/speech-service/speech-container-howto
@@ -154,6 +285,21 @@ EXAMPLES = r"""
         memory: 8g
     fail_on_unmet: false
   register: preflight
+
+- name: Check images, billing and bind addresses too (the role speechops.edge.edge_host passes the plan)
+  speechops.edge.host_check:
+    containers:
+      - kind: language-detection
+    reachability:
+      - name: langdetect
+        kind: language-detection
+        version: 1.18.0
+        preview: true
+    registry: registry.example.com:5000
+    registry_username: puller
+    registry_password: "{{ vault_registry_password }}"
+    billing: https://westeurope.api.cognitive.microsoft.com/
+    bind_address: 0.0.0.0
 
 - name: Show every unmet requirement
   ansible.builtin.debug:
@@ -228,10 +374,11 @@ host:
       type: str
       sample: /proc/meminfo
     docker:
-      description: The engine's answer, with its runtimes and CDI spec directories.
+      description: The engine's answer, with its runtimes, CDI spec directories and the proxies it pulls through.
       type: dict
       sample: {"answers": true, "version": "20.10.24", "api_version": "1.41", "data_root": "/var/lib/docker",
-               "runtimes": ["io.containerd.runc.v2", "nvidia", "runc"], "cdi_spec_dirs": []}
+               "runtimes": ["io.containerd.runc.v2", "nvidia", "runc"], "cdi_spec_dirs": [],
+               "proxies": {"http": "", "https": "http://proxy.example.com:3128", "no": "localhost,127.0.0.1"}}
     nvidia_gpus:
       description: The GPUs the NVIDIA driver lists (entries of O(nvidia_gpus_path)).
       type: list
@@ -253,6 +400,37 @@ plan:
     memory_bytes: 4294967296
     headroom_bytes: 4294967296
     image_disk_bytes: 8589934592
+reachability:
+  description: What the network checks found (empty lists when O(reachability) is empty or a check is off).
+  returned: always
+  type: dict
+  contains:
+    images:
+      description:
+        - One entry per planned image. C(status) is V(present) (the engine has it, no request made), V(found),
+          V(missing) (the tag), V(repository_missing), or why the registry could not be asked (V(registry_unreachable),
+          V(registry_trust), V(registry_auth), V(registry_error), V(registry_config)).
+      type: list
+      elements: dict
+      sample:
+        - {image: "registry.example.com:5000/azure-cognitive-services/speechservices/language-detection:1.13.0-amd64-preview",
+           containers: [langdetect], status: missing, registry: "registry.example.com:5000",
+           repository: azure-cognitive-services/speechservices/language-detection, tag: 1.13.0-amd64-preview,
+           digest: null, detail: "", nearest_tags: [1.17.0-amd64-preview, 1.18.0-amd64-preview], version_only: true,
+           seconds: 0.041}
+    billing:
+      description: One entry per billing endpoint (and proxy), with the containers that use it.
+      type: list
+      elements: dict
+      sample:
+        - {endpoint: "https://westeurope.api.cognitive.microsoft.com/", containers: [langdetect],
+           host: westeurope.api.cognitive.microsoft.com, port: 443, proxy: null, reachable: true, detail: "",
+           problem: "", seconds: 0.083}
+    addresses:
+      description: The host's addresses the bind addresses were judged against.
+      type: list
+      elements: str
+      sample: ["127.0.0.1", "172.30.57.10", "::1"]
 unmet:
   description: Every unmet requirement, with what was needed and what the host has.
   returned: always
@@ -303,6 +481,40 @@ def main() -> None:
             cgroup_root=dict(type="path", default="/sys/fs/cgroup"),
             nvidia_gpus_path=dict(type="path", default="/proc/driver/nvidia/gpus"),
             nvidia_device_path=dict(type="path", default="/dev/nvidia0"),
+            reachability=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    name=dict(type="str"),
+                    kind=dict(type="str"),
+                    version=dict(type="str"),
+                    locale=dict(type="str"),
+                    voice=dict(type="str"),
+                    preview=dict(type="bool", default=False),
+                    containerpreview=dict(type="bool", default=False),
+                    image=dict(type="str"),
+                    registry=dict(type="str"),
+                    billing=dict(type="str"),
+                    http_proxy=dict(type="str"),
+                    http_proxy_creds=dict(type="str", no_log=True),
+                    bind_address=dict(type="str"),
+                ),
+            ),
+            registry=dict(type="str"),
+            registry_username=dict(type="str"),
+            registry_password=dict(type="str", no_log=True),
+            registry_ca_cert=dict(type="str"),
+            registry_config_path=dict(type="path"),
+            registry_certs_dir=dict(type="path", default="/etc/docker/certs.d"),
+            registry_timeout=dict(type="float", default=10),
+            billing=dict(type="str"),
+            billing_ca_file=dict(type="path"),
+            billing_timeout=dict(type="float", default=5),
+            bind_address=dict(type="str", default="0.0.0.0"),
+            check_images=dict(type="bool", default=True),
+            check_billing=dict(type="bool", default=True),
+            check_bind_address=dict(type="bool", default=True),
             **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,

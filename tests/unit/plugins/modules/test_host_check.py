@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from ansible_collections.speechops.edge.plugins.module_utils import _docker_api, _host_check
 from ansible_collections.speechops.edge.plugins.modules import host_check
+from ansible_collections.speechops.edge.tests.unit.fake_registry import Pki, Registry, make_pki, serve_registry
 
 from .module_runner import run_module
 
@@ -18,11 +19,17 @@ MEMINFO_16G = "MemTotal: 16777216 kB\nMemAvailable: 15000000 kB\n"
 
 
 class FakeClient:
+    # RepoTags of the images the engine has (GET /images/json).
+    repo_tags: list[str] = []
+
     def version(self) -> dict[str, Any]:
         return {"Version": "20.10.24", "ApiVersion": "1.41"}
 
     def info(self) -> dict[str, Any]:
         return {"DockerRootDir": "/", "Driver": "overlay2"}
+
+    def images(self) -> list[dict[str, Any]]:
+        return [{"Id": "sha256:" + "0" * 64, "RepoTags": self.repo_tags}]
 
 
 class DeadClient:
@@ -63,6 +70,7 @@ def test_small_plan_passes_and_reports_facts(host_files: dict[str, str]) -> None
         "storage_driver": "overlay2",
         "runtimes": [],
         "cdi_spec_dirs": [],
+        "proxies": {"http": "", "https": "", "no": ""},
     }
     assert result["plan"]["memory_bytes"] == 1024**3
 
@@ -168,3 +176,118 @@ def test_concurrency_is_judged(host_files: dict[str, str]) -> None:
         "container lid (language-detection) is expected to serve 3 concurrent sessions but its 1 CPUs serve 2 by "
         "Microsoft's guidance (2 sessions per core): give it 1.5 CPUs"
     )
+
+
+# --- reachability (images, billing, bind addresses) ---------------------------------------------------------
+LID_REPOSITORY = "azure-cognitive-services/speechservices/language-detection"  # speech-container-lid.md
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+def reach(registry: Registry, pki: Pki, version: str, **extra: Any) -> dict[str, Any]:
+    return dict(
+        containers=[{"name": "langdetect", "kind": "language-detection"}],
+        reachability=[{"name": "langdetect", "kind": "language-detection", "version": version, "preview": True}],
+        registry=registry.host,
+        registry_username="puller",
+        registry_password="pull-secret",
+        registry_ca_cert=pki.ca_crt.read_text(),
+        registry_config_path="/nonexistent/config.json",
+        check_billing=False,
+        **extra,
+    )
+
+
+def test_a_missing_image_fails_the_preflight_naming_image_and_fix(host_files: dict[str, str], pki: Pki) -> None:
+    registry = Registry(
+        {LID_REPOSITORY: ["1.17.0-amd64-preview", "1.18.0-amd64-preview"]}, "basic", {"puller": "pull-secret"}
+    )
+    with serve_registry(pki, registry):
+        failed, result = run(host_files, **reach(registry, pki, "1.13.0"))
+    assert failed
+    assert result["msg"] == (
+        "this host cannot run the planned speech containers: container langdetect: tag 1.13.0-amd64-preview not found "
+        "in %s/%s: check the version (the registry lists 1.17.0-amd64-preview, 1.18.0-amd64-preview)"
+        % (registry.host, LID_REPOSITORY)
+    )
+    assert [image["status"] for image in result["reachability"]["images"]] == ["missing"]
+
+
+def test_an_image_on_the_engine_passes_without_the_registry(host_files: dict[str, str], pki: Pki) -> None:
+    registry = Registry({LID_REPOSITORY: []}, "basic", {"puller": "pull-secret"})
+    with serve_registry(pki, registry):
+        client = FakeClient()
+        client.repo_tags = ["%s/%s:1.13.0-amd64-preview" % (registry.host, LID_REPOSITORY)]
+        failed, result = run(host_files, client=client, **reach(registry, pki, "1.13.0", bind_address="127.0.0.1"))
+    assert not failed and result["ok"], result.get("msg")
+    assert result["reachability"]["images"][0]["status"] == "present"
+    assert registry.requests == []
+    assert "127.0.0.1" in result["reachability"]["addresses"]
+
+
+def test_a_bind_address_that_is_not_the_hosts_fails(host_files: dict[str, str]) -> None:
+    failed, result = run(
+        host_files,
+        reachability=[{"name": "langdetect", "image": "x.example/y:1", "bind_address": "203.0.113.77"}],
+        check_images=False,
+        check_billing=False,
+    )
+    if "203.0.113.77" in result["reachability"]["addresses"]:
+        pytest.skip("this machine has 203.0.113.77")
+    assert failed
+    assert (
+        "container langdetect: bind_address 203.0.113.77 is not an address of this host (its addresses: "
+        in result["msg"]
+    )
+
+
+def test_an_unknown_kind_in_reachability_is_named(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, reachability=[{"name": "x", "kind": "speech2text", "version": "5.1.0"}])
+    assert failed
+    assert result["msg"].startswith("invalid reachability: reachability[0] (x): ")
+    assert "speech2text" in result["msg"] and "speech-to-text" in result["msg"]
+
+
+def test_a_reachability_entry_without_version_is_refused(host_files: dict[str, str]) -> None:
+    failed, result = run(host_files, reachability=[{"name": "stt", "kind": "speech-to-text", "locale": "en-US"}])
+    assert failed
+    assert result["msg"] == (
+        "invalid reachability: reachability[0] (stt): version is missing: give the pinned version of the image"
+    )
+
+
+def test_reachability_options_agree_with_the_container_schema() -> None:
+    """Entry keys of the plan passed through to the network checks: same type, default, choices, secrecy."""
+    schema = pytest.importorskip("ansible_collections.speechops.edge.plugins.module_utils._schema")
+    captured: dict[str, Any] = {}
+
+    class Built(Exception):
+        pass
+
+    def capture(**kwargs: Any) -> None:
+        captured.update(kwargs)
+        raise Built
+
+    with mock.patch.object(host_check, "AnsibleModule", side_effect=capture), pytest.raises(Built):
+        host_check.main()
+    spec = captured["argument_spec"]
+
+    def facts(argument: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            argument["type"],
+            argument.get("default"),
+            list(argument.get("choices") or []),
+            bool(argument.get("no_log")),
+        )
+
+    for name, argument in spec["reachability"]["options"].items():
+        option = schema.OPTIONS[name]
+        # kind is judged by the catalog (image_reference), whose message lists the kinds.
+        choices = [] if name == "kind" else list(option.choices)
+        assert facts(argument) == (option.type, option.default, choices, option.secret), name
+    for name in ("registry", "billing", "bind_address"):
+        option = schema.OPTIONS[name]
+        assert option.inherited and facts(spec[name]) == (option.type, option.module_default, [], False), name
