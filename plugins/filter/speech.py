@@ -17,7 +17,6 @@ The documentation of each filter is in the YAML file of the same name next to th
 
 from __future__ import annotations
 
-import difflib
 import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
@@ -28,73 +27,42 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     CONTAINER_GID,
     CONTAINER_UID,
     KINDS,
-    CatalogError,
     get_kind,
-    parse_memory,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
+    DEFAULT_LICENSE_ROOT,
     DEFAULT_MODELS_ROOT,
+    DEFAULT_OUTPUT_ROOT,
     SpecError,
+    bindings_clash,
     build_desired,
+    host_path_problem,
+    validate_entry,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED
-
-DEFAULT_OUTPUT_ROOT = "/var/lib/speechops/output"
-DEFAULT_LICENSE_ROOT = "/var/lib/speechops/license"
-
-# The suboptions of speechops.edge.speech_containers' containers[] (plugins/modules/speech_containers.py).
-MODULE_ENTRY_KEYS = (
-    "name",
-    "kind",
-    "state",
-    "version",
-    "locale",
-    "voice",
-    "preview",
-    "containerpreview",
-    "image",
-    "registry",
-    "host_port",
-    "bind_address",
-    "cpus",
-    "memory",
-    "allow_below_minimum",
-    "eula",
-    "billing",
-    "api_key",
-    "model_id",
-    "model_path",
-    "output_path",
-    "disk_logging",
-    "log_level",
-    "http_proxy",
-    "http_proxy_creds",
-    "decoder_max_count",
-    "gpus",
-    "settings",
-    "restart_policy",
-    "log_max_size",
-    "log_max_files",
-    "stop_timeout",
-    "ready_timeout",
-    "pids_limit",
+from ansible_collections.speechops.edge.plugins.module_utils._schema import (
+    DECLARATION_KEYS,
+    MODULE_ENTRY_KEYS,
+    OPTIONS,
+    SECRET_KEYS,
+    entry_place,
+    list_problem,
+    shape_problems,
 )
-# Declaration keys that are not module options: port (short for host_port), output/license (ask for a
-# directory under the output/license root), check (run the real service check), ssml_voice (override),
-# concurrency (expected concurrent sessions or requests, judged by the preflight).
-DECLARATION_KEYS = (
-    *MODULE_ENTRY_KEYS,
-    "port",
-    "output",
-    "license",
-    "license_path",
-    "check",
-    "ssml_voice",
-    "concurrency",
-)
-PLAN_ONLY_KEYS = ("license_path", "check", "ssml_voice", "concurrency")
-SECRET_ENTRY_KEYS = ("api_key", "http_proxy_creds")
-STATES = ("started", "stopped", "absent")
+
+# The keys of an entry (the module's, and the plan's own), secrets, states: from the one schema (_schema.py).
+SECRET_ENTRY_KEYS = SECRET_KEYS
+STATES = OPTIONS["state"].choices
+# Placeholders for fleet values the caller did not pass: they pass validation, so only what is known is judged.
+_UNKNOWN_FLEET = {
+    "eula": "accept",
+    "billing": "https://billing.invalid/",
+    "api_key": REDACTED,
+    "registry": None,
+    "bind_address": None,
+    "allow_below_minimum": True,
+}
+_NOT_GIVEN: Any = object()
 
 # Short prefixes of generated container names, by kind.
 NAME_PREFIX = {
@@ -106,6 +74,21 @@ NAME_PREFIX = {
     "custom-text-to-speech": "custom-tts",
     "fast-transcription": "fast-stt",
 }
+
+# Automatic host ports. Every kind keeps Microsoft's documented container port as its first host port (5000; language
+# detection 5003), so a host with one speech service publishes it where Microsoft's docs and clients expect it.
+# Entries whose kinds share a documented port take it in declaration order, each the next port up (skipping the
+# other documented ports); a second language detection steps by AUTOMATIC_PORT_STRIDE. Every entry counts, with an
+# explicit port or state absent too, so pinning, unpinning or changing a port elsewhere, appending entries, or
+# retiring one with state absent moves no automatic port. Only inserting an entry in front (or deleting one outright)
+# moves the later ones: append new entries, retire old ones with state absent, or pin their ports.
+AUTOMATIC_PORT_STRIDE = 10
+# The directories of a plan entry: key, the option naming the root of generated ones, that option's default.
+DIRECTORIES = (
+    ("model_path", "models_root", DEFAULT_MODELS_ROOT),
+    ("output_path", "output_root", DEFAULT_OUTPUT_ROOT),
+    ("license_path", "license_root", DEFAULT_LICENSE_ROOT),
+)
 
 
 def _memory_string(gib: float) -> str:
@@ -164,149 +147,204 @@ def speech_plan(
     models_root: str | None = None,
     output_root: str | None = None,
     license_root: str | None = None,
+    eula: Any = _NOT_GIVEN,
+    billing: Any = _NOT_GIVEN,
+    api_key: Any = _NOT_GIVEN,
+    registry: Any = _NOT_GIVEN,
+    bind_address: Any = _NOT_GIVEN,
+    allow_below_minimum: Any = _NOT_GIVEN,
 ) -> list[dict[str, Any]]:
-    """The plan of one host: every entry complete and validated, in declaration order."""
-    entries = _as_list(declaration, "speech_containers")
+    """The plan of one host: every entry complete and validated, in declaration order.
+
+    Every problem of the host's declaration is collected and raised as one AnsibleFilterError, so the plan phase
+    of the deploy playbook fails for the host before any host changes. The fleet values (eula, billing, api_key,
+    registry, bind_address, allow_below_minimum) are judged when given; each not given is taken as valid.
+    """
+    # null is refused, not read as []: with speech_prune an empty list removes every managed container of the
+    # host, and a list whose entries are all commented out is more often an accident than that intent.
+    listed = list_problem(declaration, "speech_containers", "[{kind: speech-to-text, version: 5.1.0, locale: en-US}]")
+    if listed:
+        raise AnsibleFilterError("invalid speech container declaration: " + listed)
+    entries = list(declaration)
     per_kind = _as_dict(kind_defaults, "speech_kind_defaults")
     common = _as_dict(defaults, "speech_container_defaults")
-    models_root = str(models_root or DEFAULT_MODELS_ROOT).rstrip("/") or "/"
-    output_root = str(output_root or DEFAULT_OUTPUT_ROOT).rstrip("/") or "/"
-    license_root = str(license_root or DEFAULT_LICENSE_ROOT).rstrip("/") or "/"
+    given_roots = {"models_root": models_root, "output_root": output_root, "license_root": license_root}
+    roots = {option: str(given_roots[option] or default).rstrip("/") or "/" for _key, option, default in DIRECTORIES}
+    given_fleet = {
+        "eula": eula,
+        "billing": billing,
+        "api_key": api_key,
+        "registry": registry,
+        "bind_address": bind_address,
+        "allow_below_minimum": allow_below_minimum,
+    }
+    fleet = {key: _UNKNOWN_FLEET[key] if value is _NOT_GIVEN else value for key, value in given_fleet.items()}
+    fleet["models_root"] = roots["models_root"]
     problems: list[str] = []
     for kind_name, values in per_kind.items():
         if kind_name not in KINDS:
             problems.append("speech_kind_defaults.%s: not a speech container kind (%s)" % (kind_name, ", ".join(KINDS)))
         elif not isinstance(values, Mapping):
             problems.append("speech_kind_defaults.%s: must be a dictionary such as {cpus: 8, memory: 8g}" % kind_name)
-    for key in common:
-        if key not in DECLARATION_KEYS or key in ("name", "kind", "port", "host_port"):
-            problems.append("speech_container_defaults.%s: not a setting every container can share" % key)
+        else:
+            problems.extend(shape_problems(values, "speech_kind_defaults.%s" % kind_name, DECLARATION_KEYS))
+    shared = tuple(key for key in DECLARATION_KEYS if key not in ("name", "kind", "port", "host_port"))
+    problems.extend(shape_problems(common, "speech_container_defaults", shared))
 
     plan: list[dict[str, Any]] = []
+    places: list[str] = []  # speech_containers[INDEX] (NAME) of each plan entry, for messages
     for index, raw in enumerate(entries):
-        where = "speech_containers[%d]" % index
-        if not isinstance(raw, Mapping):
-            problems.append("%s: must be a dictionary with at least kind and version, got %r" % (where, raw))
-            continue
-        if raw.get("name"):
-            where += " (%s)" % raw["name"]
-        unknown = sorted(str(key) for key in raw if key not in DECLARATION_KEYS)
-        if unknown:
-            hints = []
-            for key in unknown:
-                close = difflib.get_close_matches(key, DECLARATION_KEYS, n=1)
-                hints.append("%s (did you mean %s?)" % (key, close[0]) if close else key)
-            problems.append(
-                "%s: unknown keys %s (valid keys: %s)" % (where, ", ".join(hints), ", ".join(DECLARATION_KEYS))
-            )
-            continue
-        kind_name = raw.get("kind")
-        if kind_name not in KINDS:
-            problems.append("%s.kind: %r is not one of %s" % (where, kind_name, ", ".join(KINDS)))
+        where = entry_place("speech_containers[%d]" % index, raw.get("name") if isinstance(raw, Mapping) else None)
+        shape = shape_problems(raw, where, DECLARATION_KEYS)
+        if shape:
+            problems.extend(shape)
             continue
         if "port" in raw and "host_port" in raw:
             problems.append("%s: give port or host_port, not both" % where)
             continue
-        kind_values = per_kind.get(kind_name) or {}
-        entry: dict[str, Any] = {}
-        entry.update(_catalog_defaults(kind_name, bool(raw.get("containerpreview")), raw.get("voice")))
-        entry.update({k: v for k, v in common.items() if v is not None})
-        entry.update({k: v for k, v in dict(kind_values).items() if v is not None})
-        entry.update({k: v for k, v in raw.items() if v is not None})
-        if "port" in entry:
-            entry["host_port"] = entry.pop("port")
-        entry["kind"] = kind_name
-        entry["state"] = entry.get("state") or "started"
-        if entry["state"] not in STATES:
-            problems.append("%s.state: %r is not one of %s" % (where, entry["state"], ", ".join(STATES)))
+        entry = _planned_entry(raw, common, per_kind.get(raw["kind"]) or {})
+        kind = KINDS[entry["kind"]]
+        where = "speech_containers[%d] (%s)" % (index, entry["name"])
+        generated = _directories(entry, kind.needs_model, roots)
+        found = []
+        module_entry = {key: value for key, value in entry.items() if key in MODULE_ENTRY_KEYS}
+        for problem in validate_entry(module_entry, fleet, where)[0]:
+            key = problem[len(where) + 1 :].split(":", 1)[0]
+            if key == "host_port" and "port" in raw:  # as declared
+                problem, key = problem.replace(".host_port:", ".port:", 1), "port"
+            # A directory made from a root names the root, which is what to fix.
+            found.append(problem + generated[key] if key in generated else problem)
+        if entry.get("license_path"):
+            path_problem = host_path_problem(entry["license_path"], posixpath.join(DEFAULT_LICENSE_ROOT, entry["name"]))
+            if path_problem:
+                found.append("%s.license_path: %s%s" % (where, path_problem, generated.get("license_path", "")))
+        if found:
+            problems.extend(found)
             continue
-        if entry.get("version") is not None:
-            entry["version"] = str(entry["version"])
-        try:
-            entry["cpus"] = float(entry["cpus"])
-            if entry["cpus"] <= 0:
-                raise ValueError
-        except (TypeError, ValueError):
-            problems.append(
-                "%s.cpus: %r is not a positive number of CPUs (for example 4 or 0.5)" % (where, entry["cpus"])
-            )
-            continue
-        entry["memory"] = str(entry["memory"])
-        try:
-            parse_memory(entry["memory"])
-        except CatalogError as exc:
-            problems.append("%s.memory: %s" % (where, exc))
-            continue
-        entry["name"] = str(entry.get("name") or _generated_name(entry))
-        kind = KINDS[kind_name]
-        if kind.needs_model:
-            entry["model_path"] = str(entry.get("model_path") or posixpath.join(models_root, entry["name"]))
-        output = entry.pop("output", None)
-        if output and not entry.get("output_path"):
-            entry["output_path"] = posixpath.join(output_root, entry["name"])
-        wants_license = entry.pop("license", None)
-        if wants_license and not entry.get("license_path"):
-            entry["license_path"] = posixpath.join(license_root, entry["name"])
+        entry["cpus"] = float(entry["cpus"])  # after validation: messages show the value as given
         entry["check"] = bool(entry.get("check", True))
         if entry.get("concurrency") is not None:
-            try:
-                entry["concurrency"] = int(entry["concurrency"])
-                if entry["concurrency"] < 1:
-                    raise ValueError
-            except (TypeError, ValueError):
+            entry["concurrency"] = int(entry["concurrency"])
+            if entry["concurrency"] < 1:
                 problems.append(
                     "%s.concurrency: %r is not a positive number of concurrent sessions (for example 8)"
                     % (where, entry["concurrency"])
                 )
                 continue
-        entry["concurrency_guidance"] = concurrency_guidance(kind_name, entry["cpus"])
+        entry["concurrency_guidance"] = concurrency_guidance(entry["kind"], entry["cpus"])
         plan.append(entry)
+        places.append(where)
 
     seen: dict[str, int] = {}
     for index, entry in enumerate(plan):
         if entry["name"] in seen:
             problems.append(
-                "speech_containers[%d]: the name %r is also the name of entry %d: set a distinct name"
-                % (index, entry["name"], seen[entry["name"]])
+                "%s.name: %r is also the name of entry %d: set a distinct name"
+                % (places[index], entry["name"], seen[entry["name"]])
             )
         seen.setdefault(entry["name"], index)
-    _assign_ports(plan, problems)
+    _assign_ports(plan, places, problems)
     if problems:
         raise AnsibleFilterError("invalid speech container declaration: " + "; ".join(problems))
     return plan
 
 
-def _assign_ports(plan: list[dict[str, Any]], problems: list[str]) -> None:
-    """Explicit ports first; then, in declaration order, the kind's port or the next free one above it.
+def _planned_entry(raw: Mapping[str, Any], common: Mapping[str, Any], kind_values: Mapping[str, Any]) -> dict:
+    """One declared entry with its defaults: entry, then its kind's, then the host's, then the catalog's sizes."""
+    entry: dict[str, Any] = {}
+    entry.update(_catalog_defaults(raw["kind"], bool(raw.get("containerpreview")), raw.get("voice")))
+    for layer in (common, kind_values, raw):
+        entry.update({key: value for key, value in layer.items() if value is not None})
+    if "port" in entry:
+        entry["host_port"] = entry.pop("port")
+    entry["state"] = entry.get("state") or OPTIONS["state"].default
+    if entry.get("version") is not None:
+        entry["version"] = str(entry["version"])
+    entry["memory"] = str(entry["memory"])
+    entry["name"] = str(entry.get("name") or _generated_name(entry))
+    return entry
 
-    Deterministic: the same declaration always gives the same ports, and appending a container never
-    moves the ports of the containers declared before it. An entry with state absent keeps its place (and
-    port), so removing a container that way moves no other container.
+
+def _directories(entry: dict[str, Any], needs_model: bool, roots: Mapping[str, str]) -> dict[str, str]:
+    """Fill in the directories an entry asks for; for those made from a root, how (for messages)."""
+    wanted = {
+        "model_path": needs_model,
+        "output_path": bool(entry.pop("output", None)),
+        "license_path": bool(entry.pop("license", None)),
+    }
+    generated = {}
+    for key, root_option, _default_root in DIRECTORIES:
+        if wanted[key] and not entry.get(key):
+            entry[key] = posixpath.join(roots[root_option], entry["name"])
+            generated[key] = " (made from %s %s)" % (root_option, roots[root_option])
+    return generated
+
+
+def _automatic_ports(plan: list[dict[str, Any]]) -> list[int]:
+    """The automatic port of every entry (see AUTOMATIC_PORT_STRIDE above), whether or not it has an explicit one."""
+    bases = [get_kind(entry["kind"]).port for entry in plan]
+    documented = {kind.port for kind in KINDS.values()}
+    ports, last = [], {}  # last port given per documented port
+    for base in bases:
+        if base not in last:
+            port = base
+        elif base == min(documented):
+            # Never a port the other documented ports step through (5003, 5013, ...): no automatic clash, ever.
+            port = last[base] + 1
+            while any(port >= other and (port - other) % AUTOMATIC_PORT_STRIDE == 0 for other in documented - {base}):
+                port += 1
+        else:
+            port = last[base] + AUTOMATIC_PORT_STRIDE
+        last[base] = port
+        ports.append(port)
+    return ports
+
+
+def _assign_ports(plan: list[dict[str, Any]], places: list[str], problems: list[str]) -> None:
+    """Explicit ports as given; every other entry its automatic port (_automatic_ports); clashes are problems.
+
+    An explicit port that takes another entry's port is refused, naming both, instead of moving either.
     """
-    taken: dict[int, str] = {}
-    for entry in plan:
+    automatic_ports = _automatic_ports(plan)
+    automatic: set[int] = set()  # indexes into plan
+    for index, (entry, where) in enumerate(zip(plan, places, strict=True)):
         port = entry.get("host_port")
         if port in (None, ""):
+            entry["host_port"] = automatic_ports[index]
+            automatic.add(index)
             continue
         try:
+            if isinstance(port, bool) or float(port) != int(port):
+                raise ValueError
             port = int(port)
         except (TypeError, ValueError):
-            problems.append("%s.port: %r is not a TCP port" % (entry["name"], port))
+            problems.append("%s.port: %r is not a TCP port: give a whole number from 1 to 65535" % (where, port))
             continue
         if not 1 <= port <= 65535:
-            problems.append("%s.port: %d is not a TCP port (1-65535)" % (entry["name"], port))
-        elif port in taken:
-            problems.append("%s.port: %d is also the port of %s" % (entry["name"], port, taken[port]))
+            problems.append("%s.port: %d is not a TCP port: give a whole number from 1 to 65535" % (where, port))
         entry["host_port"] = port
-        taken[port] = entry["name"]
-    for entry in plan:
-        if entry.get("host_port") not in (None, ""):
-            continue
-        port = get_kind(entry["kind"]).port
-        while port in taken:
-            port += 1
-        taken[port] = entry["name"]
-        entry["host_port"] = port
+    active = [
+        index for index, entry in enumerate(plan) if entry["state"] != "absent" and isinstance(entry["host_port"], int)
+    ]
+    for position, index in enumerate(active):
+        for earlier in active[:position]:
+            first, second = plan[earlier], plan[index]
+            if not bindings_clash(
+                (first.get("bind_address"), first["host_port"]), (second.get("bind_address"), second["host_port"])
+            ):
+                continue
+            # Name the entry whose explicit port takes the other's (the later one when both are explicit).
+            blamed, other = (earlier, index) if index in automatic else (index, earlier)
+            problems.append(
+                "%s.port: %d is also the %s port of %s: give one of them another port, or each its own bind_address"
+                % (
+                    places[blamed],
+                    plan[blamed]["host_port"],
+                    "automatic" if other in automatic else "explicit",
+                    places[other],
+                )
+            )
+            break
 
 
 VIEWS = ("module", "preflight", "directories", "probe", "names")
@@ -448,8 +486,9 @@ def _docker_run(desired: Any, memory: str | None) -> str:
     ]
     for mount in desired.mounts:
         lines.append(["--volume", "%s:%s:%s" % (mount["source"], mount["target"], mount["mode"])])
-    for key, value in sorted(desired.env.items()):
-        lines.append(["--env", "%s=%s" % (key, REDACTED if value in desired.secrets else value)])
+    # The environment as the container gets it (run contract and secrets among it), secrets shown as ********.
+    for key, value in desired.public_env().items():
+        lines.append(["--env", "%s=%s" % (key, value)])
     lines.append([desired.image])
     lines.append(list(desired.public_spec()["args"]))
     return " \\\n    ".join(shlex.join(line) for line in lines if line)

@@ -13,15 +13,23 @@ description:
   - Validates every entry before it touches the host (catalog checks, O(containers[].eula), billing URL, key, sizes,
     host ports unique and free, model ids for custom kinds) and fails with one message that lists every problem
     with its field path, the bad value and the fix.
-  - A container whose config-hash label matches the rendered settings and image ID is unchanged; an unchanged
-    host costs one container list and one image list from the engine.
+  - A container is unchanged when its config-hash label matches the rendered settings and image ID and its effective
+    settings (C(docker inspect)) match too; image, CPU and memory limits (what C(docker update) changes), published
+    ports, mounts, command, environment and the security settings are compared, so a C(docker update) or a hand-made
+    container carrying copied labels is drift and gets replaced. An unchanged host costs one container list, one
+    image list and one inspect per managed container.
   - Those two lists are read with the Python standard library (for C(unix://) and C(tcp://) engines); the Docker
     SDK for Python is imported only when something changes, so a run that changes nothing (and check mode) also
     works without it.
   - Pulls every needed image before it stops anything, so a registry outage leaves running containers untouched.
-  - A replaced container is stopped and kept (renamed) until the new one answers C(/ready) and C(/status) says
-    C(Valid); otherwise the new one is removed, the previous one is started again and the task fails with the
-    reason and the last log lines, secrets redacted.
+  - A replaced container is renamed to C(NAME-speechops-previous) and kept until the new one answers C(/ready) and
+    C(/status) says C(Valid); otherwise, and on any failure during the change (an engine error, a timeout, a lost
+    connection to the engine), the new one is removed, the previous one gets its name back, is started and must
+    serve again, and the task fails saying so, with the reason and the last log lines, secrets redacted.
+  - A run killed in the middle of a replacement (controller interrupted, SSH lost, host rebooted) leaves
+    C(NAME-speechops-previous) behind; the next run finishes that replacement when the new container runs and
+    serves within its O(containers[].ready_timeout), and otherwise rolls it back (the previous container is renamed
+    back, started and must serve), before it plans anything, and reports what it found in RV(recovered).
   - Containers always run with memory and CPU limits, a pids limit, C(no-new-privileges), all capabilities dropped,
     json-file log rotation and ports bound to the given address; never privileged, never with the Docker socket.
 author:
@@ -33,7 +41,9 @@ attributes:
     description: Reports exactly which containers would be created, replaced, started, stopped or removed, and which images pulled.
     support: full
   diff_mode:
-    description: Shows the before and after settings of each changed container, secrets redacted.
+    description:
+      - Shows the before and after settings of each changed container, secrets redacted.
+      - For drift (effective settings that differ although the label matches), only the settings that differ.
     support: full
   idempotent:
     description: A second run with the same input reports no change.
@@ -53,16 +63,18 @@ options:
         required: true
       kind:
         description:
-          - The speech container kind, one of V(speech-to-text), V(custom-speech-to-text), V(neural-text-to-speech),
-            V(language-detection), V(fast-transcription), V(text-to-speech), V(custom-text-to-speech).
+          - The speech container kind.
         type: str
         required: true
+        choices: [speech-to-text, custom-speech-to-text, neural-text-to-speech, language-detection, fast-transcription,
+                  text-to-speech, custom-text-to-speech]
       state:
         description:
           - V(started) runs the container and waits until it serves; V(stopped) keeps it created but stopped;
             V(absent) removes it.
         type: str
         default: started
+        choices: [started, stopped, absent]
       version:
         description: The pinned image version (x.y.z); required unless O(containers[].image) is given.
         type: str
@@ -120,7 +132,9 @@ options:
         description: The key of the Speech resource; inherited. Never shown in any output.
         type: str
       model_id:
-        description: The custom model id; required for custom kinds, refused for standard kinds.
+        description:
+          - The custom model id, a GUID as Microsoft issues it (V(a3d8aab9-6f36-44cd-9904-b37389ce2bfa));
+            required for custom kinds, refused for standard kinds.
         type: str
       model_path:
         description:
@@ -135,8 +149,9 @@ options:
         type: bool
         default: false
       log_level:
-        description: Console log level (C(Logging:Console:LogLevel:Default)), for example V(Information) or V(Warning).
+        description: Console log level (C(Logging:Console:LogLevel:Default)).
         type: str
+        choices: [Trace, Debug, Information, Warning, Error, Critical, None]
       http_proxy:
         description: Outbound proxy for billing (C(HTTP_PROXY)).
         type: str
@@ -163,9 +178,10 @@ options:
             (C(Fluentd:Host), C(Fluentd:Port), C(ApplicationInsights:InstrumentationKey)).
         type: dict
       restart_policy:
-        description: Docker restart policy (V(no), V(always), V(unless-stopped), V(on-failure)).
+        description: Docker restart policy.
         type: str
         default: unless-stopped
+        choices: ["no", always, unless-stopped, on-failure]
       log_max_size:
         description: json-file log rotation size.
         type: str
@@ -225,6 +241,8 @@ options:
     default: true
 notes:
   - Credentials for private registries come from the engine user's C(config.json); log in first with M(speechops.edge.registry_login).
+  - Leave a C(NAME-speechops-previous) container alone; it is the previous container of an interrupted
+    replacement, which the next run restores or removes.
 seealso:
   - module: speechops.edge.registry_login
   - module: speechops.edge.speech_container_info
@@ -369,10 +387,27 @@ containers:
       returned: on failure
       sample: ["Billing endpoint rejected the key"]
     rolled_back:
-      description: Whether the previous container was restored after the new one failed.
+      description:
+        - Whether the previous container has its name back (and runs, when it ran before) after the new one failed.
+        - C(false) for a failed create (there was no previous container) and when the restore failed; see RV(containers[].restore).
       type: bool
-      returned: on failure of a replacement
+      returned: on failure of a create or replacement
       sample: true
+    restore:
+      description: What the rollback achieved, in words (restored and serving, restored but not serving, kept under
+        C(NAME-speechops-previous) for the next run, ...).
+      type: str
+      returned: on failure of a create or replacement
+      sample: the previous container was restored and serves again
+    drift:
+      description:
+        - The effective settings (from C(docker inspect)) in which the container differed from the desired ones
+          although its config-hash label matched, for example after C(docker update --cpus). Secrets masked.
+        - The environment is judged on the variables the module sets (the image's own are not compared).
+      type: list
+      elements: dict
+      returned: when the container was replaced because of drift
+      sample: [{"setting": "cpus", "actual": 1.0, "desired": 4.0}]
 pulled:
   description: Images pulled (or that would be pulled) before any container changed.
   returned: always
@@ -385,68 +420,59 @@ directories:
   type: list
   elements: str
   sample: ["/var/lib/speechops/models/stt-custom"]
+recovered:
+  description:
+    - Replacements an interrupted earlier run left behind (a C(NAME-speechops-previous) container), and what this run
+      did about them before anything else (in check mode, what it would do).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The container name.
+      type: str
+      sample: stt-en
+    found:
+      description:
+        - Docker states found, of the previous container and of the new one (V(absent) when there was none).
+      type: dict
+      sample: {"previous": "exited", "new": "created"}
+    action:
+      description:
+        - V(finished) the new container runs and serves, the previous one was removed.
+        - V(rolled_back) the new container was removed, the previous one renamed back and started.
+      type: str
+      choices: [finished, rolled_back]
+      sample: rolled_back
+    reason:
+      description: Why a running new container was rolled back.
+      type: str
+      returned: when the new container ran but did not serve
+      sample: "the new container did not serve: not serving within ready_timeout=600s"
+    restore:
+      description: What the rollback achieved, in words.
+      type: str
+      returned: when rolled back, not in check mode
+      sample: the previous container was restored and serves again
+    serving:
+      description: Whether the container serves after the recovery.
+      type: bool
+      returned: not in check mode
+      sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, _load_params
+from ansible_collections.speechops.edge.plugins.module_utils._container_spec import reject_invalid_arguments
 from ansible_collections.speechops.edge.plugins.module_utils._docker_api import DOCKER_ENGINE_ARGUMENT_SPEC
+from ansible_collections.speechops.edge.plugins.module_utils._schema import module_argument_spec
 from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import run_speech_containers
-
-CONTAINER_OPTIONS = dict(
-    name=dict(type="str", required=True),
-    kind=dict(type="str", required=True),
-    state=dict(type="str", default="started"),
-    version=dict(type="str"),
-    locale=dict(type="str"),
-    voice=dict(type="str"),
-    preview=dict(type="bool", default=False),
-    containerpreview=dict(type="bool", default=False),
-    image=dict(type="str"),
-    registry=dict(type="str"),
-    host_port=dict(type="int"),
-    bind_address=dict(type="str"),
-    cpus=dict(type="float"),
-    memory=dict(type="str"),
-    allow_below_minimum=dict(type="bool"),
-    eula=dict(type="str"),
-    billing=dict(type="str"),
-    api_key=dict(type="str", no_log=True),
-    model_id=dict(type="str"),
-    model_path=dict(type="path"),
-    output_path=dict(type="path"),
-    disk_logging=dict(type="bool", default=False),
-    log_level=dict(type="str"),
-    http_proxy=dict(type="str"),
-    http_proxy_creds=dict(type="str", no_log=True),
-    decoder_max_count=dict(type="int"),
-    gpus=dict(type="str", choices=["all", "none"]),
-    settings=dict(type="dict"),
-    restart_policy=dict(type="str", default="unless-stopped"),
-    log_max_size=dict(type="str", default="10m"),
-    log_max_files=dict(type="int", default=3),
-    stop_timeout=dict(type="int", default=30),
-    ready_timeout=dict(type="int", default=600),
-    pids_limit=dict(type="int", default=4096),
-)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            containers=dict(type="list", elements="dict", required=True, options=CONTAINER_OPTIONS),
-            eula=dict(type="str"),
-            billing=dict(type="str"),
-            api_key=dict(type="str", no_log=True),
-            registry=dict(type="str"),
-            bind_address=dict(type="str", default="0.0.0.0"),
-            allow_below_minimum=dict(type="bool", default=False),
-            models_root=dict(type="path", default="/var/lib/speechops/models"),
-            prune=dict(type="bool", default=False),
-            pull=dict(type="str", choices=["missing", "always"], default="missing"),
-            probe=dict(type="bool", default=True),
-            **DOCKER_ENGINE_ARGUMENT_SPEC,
-        ),
-        supports_check_mode=True,
-    )
+    # The arguments as given, judged before Ansible converts them: every problem in one message with its
+    # field path and fix, instead of Ansible's first conversion error.
+    reject_invalid_arguments(_load_params())
+    module = AnsibleModule(argument_spec=module_argument_spec(DOCKER_ENGINE_ARGUMENT_SPEC), supports_check_mode=True)
     run_speech_containers(module)
 
 

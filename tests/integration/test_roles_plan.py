@@ -24,19 +24,19 @@ if str(REPO / "build") not in sys.path:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.speechops.edge.plugins.filter import speech
-from ansible_collections.speechops.edge.plugins.module_utils._catalog import CONTAINER_UID
-from ansible_collections.speechops.edge.plugins.modules.speech_containers import CONTAINER_OPTIONS
+from ansible_collections.speechops.edge.plugins.module_utils._catalog import CONTAINER_GID, CONTAINER_UID
+from ansible_collections.speechops.edge.plugins.module_utils._schema import module_argument_spec
 
 DECLARATION = [
     {"kind": "speech-to-text", "version": "5.1.0", "locale": "en-US"},
     {"kind": "neural-text-to-speech", "version": "4.1.0", "locale": "en-US", "voice": "AriaNeural"},
-    {"kind": "custom-speech-to-text", "version": "5.1.0", "model_id": "0a1b2c3d-aaaa-bbbb"},
+    {"kind": "custom-speech-to-text", "version": "5.1.0", "model_id": "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"},
     {"kind": "language-detection", "version": "1.18.0", "preview": True},
 ]
 
 
 def test_module_entry_keys_match_the_module() -> None:
-    assert set(speech.MODULE_ENTRY_KEYS) == set(CONTAINER_OPTIONS)
+    assert set(speech.MODULE_ENTRY_KEYS) == set(module_argument_spec({})["containers"]["options"])
 
 
 def test_role_argument_spec_documents_every_declaration_key() -> None:
@@ -45,9 +45,19 @@ def test_role_argument_spec_documents_every_declaration_key() -> None:
     assert documented == set(speech.DECLARATION_KEYS)
 
 
-def test_edge_host_uid_default_is_the_catalogs() -> None:
+def test_edge_host_leaves_the_containers_directories_to_the_module() -> None:
+    # One owner per side effect (issue 11): speech_containers creates the model and output directories and owns
+    # them (the catalog's uid); edge_host has no uid of its own and no task that owns those directories.
     defaults = yaml.safe_load((REPO / "roles" / "edge_host" / "defaults" / "main.yml").read_text())
-    assert defaults["edge_host_container_uid"] == defaults["edge_host_container_gid"] == CONTAINER_UID
+    assert not [name for name in defaults if "uid" in name or "gid" in name]
+    tasks = yaml.safe_load((REPO / "roles" / "edge_host" / "tasks" / "prepare.yml").read_text())
+    owned = [task for task in tasks if (task.get("ansible.builtin.file") or {}).get("owner", "root") != "root"]
+    assert [task["loop"] for task in owned] == [
+        "{{ _edge_host_directories | selectattr('purpose', 'equalto', 'license') | list }}"
+    ]
+    assert owned[0]["ansible.builtin.file"]["owner"] == "{{ item.owner }}"
+    [license_directory] = speech.speech_select(speech.speech_plan([dict(DECLARATION[0], license=True)]), "directories")
+    assert (license_directory["owner"], license_directory["group"]) == (CONTAINER_UID, CONTAINER_GID)
 
 
 def test_plan_fills_in_names_sizes_ports_and_model_directories() -> None:
@@ -63,23 +73,40 @@ def test_plan_fills_in_names_sizes_ports_and_model_directories() -> None:
 
 
 def test_ports_are_deterministic_and_appending_moves_nothing() -> None:
-    declared = [*DECLARATION, {"kind": "speech-to-text", "version": "5.1.0", "locale": "de-DE", "port": 5001}]
+    declared = [*DECLARATION, {"kind": "speech-to-text", "version": "5.1.0", "locale": "de-DE", "port": 5100}]
     plan = speech.speech_plan(declared)
     ports = {e["name"]: e["host_port"] for e in plan}
+    # The explicit port moves no automatic one (before issue 11, a port of 5001 here moved tts to 5002).
     assert ports == {
         "stt-en-us": 5000,
-        "tts-en-us-arianeural": 5002,
-        "custom-stt-0a1b2c3d": 5003,
-        "langdetect": 5004,
-        "stt-de-de": 5001,
+        "tts-en-us-arianeural": 5001,
+        "custom-stt-0a1b2c3d": 5002,
+        "langdetect": 5003,
+        "stt-de-de": 5100,
     }
     assert speech.speech_plan(declared) == plan
     appended = speech.speech_plan([*declared, {"kind": "language-detection", "version": "1.18.0", "name": "ld2"}])
     assert {e["name"]: e["host_port"] for e in appended[:-1]} == ports
-    assert appended[-1]["host_port"] == 5005
+    assert appended[-1]["host_port"] not in ports.values()
     # Removing with state: absent keeps the other containers where they are.
     removed = [dict(declared[0], state="absent"), *declared[1:]]
     assert {e["name"]: e["host_port"] for e in speech.speech_plan(removed)} == ports
+
+
+def test_automatic_ports_of_many_containers_never_collide() -> None:
+    # An image instead of version/locale/voice: only the ports matter here.
+    declared = [
+        {
+            "kind": kind,
+            "name": "%s-%d" % (kind, number),
+            "image": "registry.example/%s:%d" % (kind, number),
+            **({"model_id": "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab"} if speech.KINDS[kind].needs_model else {}),
+        }
+        for number in range(4)
+        for kind in speech.KINDS
+    ]
+    ports = [entry["host_port"] for entry in speech.speech_plan(declared)]
+    assert len(set(ports)) == len(ports) == 4 * len(speech.KINDS)
 
 
 def test_sizes_prefer_entry_then_kind_then_fleet_then_catalog() -> None:
@@ -107,16 +134,24 @@ def test_every_problem_is_reported_at_once() -> None:
             ]
         )
     message = str(failure.value)
-    assert "unknown keys cpu (did you mean cpus?)" in message
+    assert "speech_containers[0].cpu: unknown key: did you mean cpus?" in message
     assert "'text-to-speak' is not one of" in message
     assert "memory: memory 'lots'" in message
-    assert "5000 is also the port of langdetect" in message
+    assert (
+        "speech_containers[4] (ld2).port: 5000 is also the explicit port of speech_containers[3] (langdetect)"
+        in message
+    )
 
 
 def test_views() -> None:
-    plan = speech.speech_plan([*DECLARATION, {"kind": "speech-to-text", "version": "5.1.0", "state": "absent"}])
+    plan = speech.speech_plan(
+        [
+            *DECLARATION,
+            {"kind": "speech-to-text", "version": "5.1.0", "locale": "fr-FR", "name": "stt", "state": "absent"},
+        ]
+    )
     assert [e["name"] for e in speech.speech_select(plan, "module")][-1] == "stt"
-    assert all(set(e) <= set(CONTAINER_OPTIONS) for e in speech.speech_select(plan, "module"))
+    assert all(set(e) <= set(speech.MODULE_ENTRY_KEYS) for e in speech.speech_select(plan, "module"))
     assert speech.speech_select(plan, "names") == [e["name"] for e in plan[:4]]
     assert speech.speech_select(plan, "preflight")[1] == {
         "name": "tts-en-us-arianeural",
@@ -152,7 +187,7 @@ def test_record_redacts_every_secret_and_gives_a_docker_run_line() -> None:
             {
                 "kind": "custom-speech-to-text",
                 "version": "5.1.0",
-                "model_id": "0a1b2c3d",
+                "model_id": "0a1b2c3d-aaaa-bbbb-cccc-0123456789ab",
                 "http_proxy": "http://proxy.example:3128",
                 "http_proxy_creds": "user:CANARY-proxy",
                 "api_key": "CANARY-key",
@@ -162,8 +197,8 @@ def test_record_redacts_every_secret_and_gives_a_docker_run_line() -> None:
     record = speech.speech_record(entry, eula="accept", billing="https://billing.example/", registry="mirror:5000")
     assert "CANARY" not in repr(record)
     assert record["image"] == "mirror:5000/azure-cognitive-services/speechservices/custom-speech-to-text:5.1.0-amd64"
-    assert "'ApiKey=********'" in record["docker_run"]
-    assert "'HTTP_PROXY_CREDS=********'" in record["docker_run"]
-    assert "--publish 0.0.0.0:5000:5000" in record["docker_run"]
+    assert "--env 'ApiKey=********'" in record["docker_run"]
+    assert "--env 'HTTP_PROXY_CREDS=********'" in record["docker_run"]
+    assert "--publish 0.0.0.0:5000:5000" in record["docker_run"]  # the documented port of a lone container
     assert "--volume /var/lib/speechops/models/custom-stt-0a1b2c3d:/usr/local/models:rw" in record["docker_run"]
     assert record["docker_run"].startswith("docker run --detach --name custom-stt-0a1b2c3d \\\n")

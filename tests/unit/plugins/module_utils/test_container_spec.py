@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -15,6 +16,8 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
 )
 
 CANARY_KEY = "canary-key-0123456789abcdef"
+# A base model id speech-container-cstt.md (azure-ai-docs) lists: "Id: a3d8aab9-6f36-44cd-9904-b37389ce2bfa".
+MODEL_ID = "a3d8aab9-6f36-44cd-9904-b37389ce2bfa"
 CANARY_PROXY = "proxyuser:canary-proxy-secret"
 DEFAULTS = {
     "eula": "accept",
@@ -45,13 +48,15 @@ def test_renders_the_documented_run_contract() -> None:
         stt.image
         == "registry.example.com:5000/azure-cognitive-services/speechservices/speech-to-text:3.12.0-amd64-en-us"
     )
-    assert stt.args[:3] == [
-        "Eula=accept",
-        "Billing=https://westeurope.api.cognitive.microsoft.com/",
-        "ApiKey=" + CANARY_KEY,
-    ]
-    assert "Logging:Console:LogLevel:Default=Warning" in stt.args
-    assert stt.env == {"DECODER_MAX_COUNT": "2"}
+    # speech-container-configuration.md names the settings Eula, Billing, ApiKey; docker-compose-recipe.md
+    # (azure-ai-docs, articles/ai-services/containers) gives them to the container as environment variables.
+    assert stt.env == {
+        "Eula": "accept",
+        "Billing": "https://westeurope.api.cognitive.microsoft.com/",
+        "ApiKey": CANARY_KEY,
+        "DECODER_MAX_COUNT": "2",
+    }
+    assert stt.args == ["Logging:Console:LogLevel:Default=Warning"]
     assert (stt.cpus, stt.memory_bytes, stt.host_port, stt.container_port) == (4.0, 4 * 1024**3, 5000, 5000)
     assert stt.mounts == []
     assert stt.endpoints()["query"][0] == "ws://127.0.0.1:5000/speech/recognition/interactive/cognitiveservices/v1"
@@ -59,9 +64,9 @@ def test_renders_the_documented_run_contract() -> None:
 
 def test_custom_kind_gets_model_id_and_a_model_directory() -> None:
     [custom] = build_desired(
-        [entry(kind="custom-speech-to-text", locale=None, model_id="abc-123", name="cstt")], DEFAULTS
+        [entry(kind="custom-speech-to-text", locale=None, model_id=MODEL_ID, name="cstt")], DEFAULTS
     )
-    assert "ModelId=abc-123" in custom.args
+    assert "ModelId=%s" % MODEL_ID in custom.args
     assert custom.mounts == [{"source": "/var/lib/speechops/models/cstt", "target": "/usr/local/models", "mode": "rw"}]
 
 
@@ -78,12 +83,52 @@ def test_tts_endpoints_name_the_ssml_voice_and_language_detection_uses_5003() ->
     assert ld.image.endswith("language-detection:1.12.0-amd64-preview")
 
 
+class RecordingClient:
+    """Stands in for docker.APIClient.create_host_config: keeps what it was asked for."""
+
+    def create_host_config(self, **kwargs: Any) -> dict[str, Any]:
+        return kwargs
+
+
+def test_no_secret_is_on_the_command_line() -> None:
+    [stt] = build_desired(
+        [
+            entry(
+                http_proxy="http://proxyuser:canary-url-secret@proxy.example:3128",
+                http_proxy_creds=CANARY_PROXY,
+                settings={"ApplicationInsights:InstrumentationKey": "canary-instrumentation", "Fluentd:Host": "fl"},
+            )
+        ],
+        DEFAULTS,
+    )
+    created = stt.create_arguments(RecordingClient(), "sha256:1")
+    # The command is what /proc/PID/cmdline shows every local user: no secret may be in it.
+    assert not [arg for arg in created["command"] if "canary" in arg]
+    environment = created["environment"]
+    assert environment["ApiKey"] == CANARY_KEY
+    assert environment["HTTP_PROXY_CREDS"] == CANARY_PROXY
+    assert environment["HTTP_PROXY"] == "http://proxyuser:canary-url-secret@proxy.example:3128"
+    # ASP.NET Core reads ":" in a setting name as "__" in an environment variable name (docker-compose-recipe.md:
+    # FormRecognizer__ComputerVisionApiKey).
+    assert environment["ApplicationInsights__InstrumentationKey"] == "canary-instrumentation"
+    assert "Fluentd:Host=fl" in created["command"]
+    public = stt.public_spec()["env"]
+    assert public["HTTP_PROXY"] == "http://proxyuser:********@proxy.example:3128"
+    assert public["ApiKey"] == public["HTTP_PROXY_CREDS"] == public["ApplicationInsights__InstrumentationKey"]
+    assert public["ApiKey"] == "********"
+    assert "canary-url-secret" in stt.secrets  # so the module redacts it from logs and errors
+
+
 def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() -> None:
     [stt] = build_desired([entry(http_proxy="http://proxy:3128", http_proxy_creds=CANARY_PROXY)], DEFAULTS)
     labels = stt.labels("sha256:1")
     text = json.dumps(stt.public_spec()) + json.dumps(labels)
     assert CANARY_KEY not in text and "canary-proxy-secret" not in text
-    assert "ApiKey=********" in json.loads(labels[LABEL_SPEC])["args"]
+    # Not even a plain digest of a secret: a label is readable by whoever can list containers.
+    for secret in (CANARY_KEY, CANARY_PROXY):
+        for digest in (hashlib.sha256, hashlib.sha1, hashlib.md5):
+            assert digest(secret.encode()).hexdigest() not in text
+    assert json.loads(labels[LABEL_SPEC])["env"]["ApiKey"] == "********"
     [rotated] = build_desired(
         [entry(http_proxy="http://proxy:3128", http_proxy_creds=CANARY_PROXY)], dict(DEFAULTS, api_key="other")
     )
@@ -95,12 +140,12 @@ def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() ->
 @pytest.mark.parametrize(
     "fields,defaults,expected",
     [
-        ({"kind": "speech"}, {}, "containers[0] (stt).kind: unknown speech container kind 'speech'; valid kinds: "),
-        ({"version": "3.12"}, {}, "containers[0] (stt).version/locale/voice: version '3.12' is not of the form x.y.z"),
+        ({"kind": "speech"}, {}, "containers[0] (stt).kind: 'speech' is not one of speech-to-text, "),
+        ({"version": "3.12"}, {}, "containers[0] (stt).version: version '3.12' is not of the form x.y.z"),
         ({"version": None}, {}, "containers[0] (stt).version: missing: set a pinned version"),
         ({"locale": "english"}, {}, "locale 'english' is not a locale like en-us, en-US"),
         ({}, {"eula": "yes"}, "containers[0] (stt).eula: 'yes' is not 'accept': read Microsoft's license terms"),
-        ({}, {"eula": None}, "containers[0] (stt).eula: None is not 'accept'"),
+        ({}, {"eula": None}, "containers[0] (stt).eula: missing: read Microsoft's license terms"),
         (
             {},
             {"billing": "http://insecure.example.com"},
@@ -110,7 +155,7 @@ def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() ->
         ({"memory": "4 gigs"}, {}, "containers[0] (stt).memory: memory '4 gigs' is not a size like 4g"),
         ({"memory": "2g"}, {}, "containers[0] (stt).memory: '2g' is below the speech-to-text minimum of 4.0 GiB"),
         ({"cpus": 1}, {}, "containers[0] (stt).cpus: 1 is below the speech-to-text minimum of 4"),
-        ({"cpus": "many"}, {}, "containers[0] (stt).cpus: 'many' is not a positive number of CPUs"),
+        ({"cpus": "many"}, {}, "containers[0] (stt).cpus: 'many' is not a number: give a positive number of CPUs"),
         ({"host_port": 70000}, {}, "containers[0] (stt).host_port: 70000 is not a TCP port (1-65535)"),
         ({"model_id": "abc"}, {}, "containers[0] (stt).model_id: speech-to-text images carry their own model"),
         (
@@ -120,7 +165,11 @@ def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() ->
         ),
         ({"disk_logging": True}, {}, "containers[0] (stt).disk_logging: needs output_path"),
         ({"log_level": "Loud"}, {}, "containers[0] (stt).log_level: 'Loud' is not one of Trace, Debug"),
-        ({"http_proxy_creds": "u:p"}, {}, "containers[0] (stt).http_proxy_creds: needs http_proxy"),
+        (
+            {"http_proxy_creds": "u:p"},
+            {},
+            "containers[0] (stt).http_proxy_creds: is set (********) but http_proxy is not: set http_proxy",
+        ),
         (
             {"decoder_max_count": 2, "kind": "language-detection", "locale": None, "version": "1.12.0"},
             {},
@@ -138,8 +187,13 @@ def test_secrets_stay_out_of_the_public_spec_and_labels_but_change_the_hash() ->
         (
             {"output_path": "relative/dir"},
             {},
-            "containers[0] (stt).output_path: 'relative/dir' must be an absolute host path",
+            "containers[0] (stt).output_path: 'relative/dir' is not an absolute host path: give a directory of its own",
         ),
+        # Issue 11: these reached Docker (a name makes it publish on 0.0.0.0 or wait for name resolution).
+        ({"bind_address": "not-an-ip"}, {}, "containers[0] (stt).bind_address: 'not-an-ip' is not an IP address: give"),
+        ({}, {"bind_address": "0.0.0.0; rm -rf /"}, "(stt).bind_address: '0.0.0.0; rm -rf /' is not an IP address"),
+        ({"bind_address": "localhost"}, {}, "(stt).bind_address: 'localhost' is not an IP address"),
+        ({"bind_address": "fe80::1%eth0"}, {}, "(stt).bind_address: 'fe80::1%eth0' carries an IPv6 zone"),
     ],
 )
 def test_each_bad_input_names_field_value_and_fix(fields: dict, defaults: dict, expected: str) -> None:
@@ -174,6 +228,82 @@ def test_allow_below_minimum_accepts_lab_sizes() -> None:
     assert (small.cpus, small.memory_bytes) == (0.5, 256 * 1024**2)
 
 
+SYSTEM_DIRECTORY = "would hand a system directory to the containers' user (uid 65532): give a directory of its own"
+
+
+@pytest.mark.parametrize(
+    "path,reason",
+    [
+        # Issue 11: model_path /root was accepted and root's home became 750 65532:65532.
+        ("/root", SYSTEM_DIRECTORY),
+        ("/", SYSTEM_DIRECTORY),
+        ("/etc", SYSTEM_DIRECTORY),
+        ("/etc/speech", SYSTEM_DIRECTORY),
+        ("/usr/local/models", SYSTEM_DIRECTORY),
+        ("/bin/x", SYSTEM_DIRECTORY),
+        ("/sbin", SYSTEM_DIRECTORY),
+        ("/lib", SYSTEM_DIRECTORY),
+        ("/lib64/models", SYSTEM_DIRECTORY),
+        ("/libx32", SYSTEM_DIRECTORY),
+        ("/boot/m", SYSTEM_DIRECTORY),
+        ("/dev/shm/m", SYSTEM_DIRECTORY),
+        ("/proc/1", SYSTEM_DIRECTORY),
+        ("/sys/fs", SYSTEM_DIRECTORY),
+        ("/run/speech", SYSTEM_DIRECTORY),
+        ("/var", SYSTEM_DIRECTORY),
+        ("/var/", SYSTEM_DIRECTORY),
+        ("//etc", SYSTEM_DIRECTORY),
+        ("/var/lib", SYSTEM_DIRECTORY),
+        ("/var/run/speech", SYSTEM_DIRECTORY),
+        ("/var/lib/docker/volumes/x", SYSTEM_DIRECTORY),
+        ("/home", SYSTEM_DIRECTORY),
+        ("/home/alice", SYSTEM_DIRECTORY),
+        ("/tmp", SYSTEM_DIRECTORY),
+        ("/opt", SYSTEM_DIRECTORY),
+        ("/data", SYSTEM_DIRECTORY),
+        ("models", "is not an absolute host path"),
+        ("/var/lib/speechops/../../../etc", "has a '..' component"),
+        ("/srv/a:/etc", "contains ':'"),
+    ],
+)
+def test_system_directories_are_never_handed_to_the_container(path: str, reason: str) -> None:
+    custom = entry(kind="custom-speech-to-text", locale=None, model_id=MODEL_ID, name="cstt", model_path=path)
+    [problem] = problems([custom])
+    assert problem.startswith("containers[0] (cstt).model_path: %r %s" % (path, reason)), problem
+    assert problem.endswith("for example /var/lib/speechops/models/cstt")
+    [problem] = problems([entry(output_path=path)])
+    assert problem.startswith("containers[0] (stt).output_path: %r %s" % (path, reason)), problem
+
+
+@pytest.mark.parametrize(
+    "path", ["/srv/speech/models", "/var/lib/speechops/models/x", "/tmp/speech", "/home/alice/models", "/data/speech"]
+)
+def test_directories_of_their_own_are_accepted(path: str) -> None:
+    [stt] = build_desired([entry(output_path=path)], DEFAULTS)
+    assert stt.mounts == [{"source": path, "target": "/output", "mode": "rw"}]
+
+
+def test_a_models_root_at_the_top_is_refused_by_the_path_it_makes() -> None:
+    custom = entry(kind="custom-speech-to-text", locale=None, model_id=MODEL_ID, name="cstt")
+    assert problems([custom], models_root="/")[0].startswith("containers[0] (cstt).model_path: '/cstt' would hand")
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "127.0.0.1", "192.0.2.10", "fd00::10", "::1"])
+def test_bind_address_takes_ip_addresses(address: str) -> None:
+    [stt] = build_desired([entry(bind_address=address)], DEFAULTS)
+    host_config = stt.create_arguments(RecordingClient(), "sha256:0")["host_config"]
+    assert host_config["port_bindings"] == {"5000/tcp": (address, 5000)}
+
+
+def test_one_port_on_two_addresses_is_fine_but_not_on_a_wildcard() -> None:
+    pair = [entry(bind_address="192.0.2.10"), entry(name="stt2", bind_address="192.0.2.11")]
+    assert [item.host_port for item in build_desired(pair, DEFAULTS)] == [5000, 5000]
+    found = problems([entry(bind_address="192.0.2.10"), entry(name="stt2", bind_address="::")])
+    assert found == [
+        "containers[1] (stt2).host_port: 5000 is planned for stt too: give each container its own host port"
+    ]
+
+
 def fast_transcription(**fields: Any) -> dict[str, Any]:
     base = {
         "name": "fast",
@@ -187,19 +317,15 @@ def fast_transcription(**fields: Any) -> dict[str, Any]:
     return base
 
 
-class RecordingClient:
-    """Stands in for docker.APIClient.create_host_config: keeps what it was asked for."""
-
-    def create_host_config(self, **kwargs: Any) -> dict[str, Any]:
-        return kwargs
-
-
 def test_fast_transcription_requests_every_gpu() -> None:
     [fast] = build_desired([fast_transcription(decoder_max_count=4)], DEFAULTS)
     # speech-container-ft.md: image .../fast-transcription:en-gpu-1.0.0-preview, docker run --gpus all -p 5000:5000
     # -e ASPNETCORE_URLS=http://+:5000, DECODER_COUNT, health GET /stt/health.
     assert fast.image.endswith("/azure-cognitive-services/speechservices/fast-transcription:en-gpu-1.0.0-preview")
-    assert fast.env == {"ASPNETCORE_URLS": "http://+:5000", "DECODER_COUNT": "4"}
+    assert {key: fast.env[key] for key in ("ASPNETCORE_URLS", "DECODER_COUNT")} == {
+        "ASPNETCORE_URLS": "http://+:5000",
+        "DECODER_COUNT": "4",
+    }
     host_config = fast.create_arguments(RecordingClient(), "sha256:0")["host_config"]
     # Docker SDK: DeviceRequest(count=-1, capabilities=[["gpu"]]) is docker run --gpus all.
     assert host_config["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
@@ -219,7 +345,7 @@ def test_kinds_without_gpu_keep_their_spec_and_refuse_a_gpu() -> None:
     assert "gpus" not in stt.public_spec()
     assert "device_requests" not in stt.create_arguments(RecordingClient(), "sha256:0")["host_config"]
     assert problems([entry(gpus="all")]) == [
-        "containers[0] (stt).gpus: speech-to-text does not use a GPU: remove gpus (only fast-transcription requests one)"
+        "containers[0] (stt).gpus: speech-to-text does not use a GPU: remove gpus (it applies to fast-transcription)"
     ]
 
 
