@@ -15,8 +15,10 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,3 +245,90 @@ def test_canaries_never_show(fleet: Fleet, lab: dict) -> None:
     serving = fleet.playbook("deploy")
     serving.assert_ok()
     assert all(entry["api_status"] == "Valid" for host in HOSTS for entry in fleet.containers(host).values())
+
+
+# --- issue 11: the deploy lock and an interrupted replacement -------------------------------------------------------
+
+
+def _start_playbook(fleet: Fleet, name: str, extra_vars: dict[str, Any]) -> subprocess.Popen[str]:
+    command = [fleet.ansible_playbook, *fleet.inventory, "speechops.edge.%s" % name, "-e", fleet._vars_file(extra_vars)]
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=fleet.env, cwd=fleet.workdir
+    )
+
+
+def _poll(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
+        time.sleep(0.2)  # polling interval, not synchronisation
+
+
+def _lock_holder(fleet: Fleet, host: str) -> str | None:
+    return fleet.read(host, "/var/lib/speechops/deploy.lock")
+
+
+def _container_names(fleet: Fleet, host: str) -> list[str]:
+    result = fleet.adhoc(host, "ansible.builtin.command", {"cmd": "docker ps -a --format '{{.Names}}'"})[host]
+    return result.get("stdout_lines", [])
+
+
+def test_two_deploys_of_one_host_never_interleave(fleet: Fleet, lab: dict) -> None:
+    fleet.playbook("deploy").assert_ok()
+    # The first deploy upgrades edge1's speech-to-text to a version that never gets ready: its rollout holds the lock
+    # for the whole ready timeout, then rolls back.
+    first = _start_playbook(fleet, "deploy", {"roles_it_stt_version": "9.9.9"})
+    try:
+        holder = _poll(lambda: _lock_holder(fleet, "edge1"), 120, "the first deploy to lock edge1")
+        ids_before = {host: {n: e["id"] for n, e in fleet.containers(host).items()} for host in HOSTS}
+        second = fleet.playbook("deploy", {"roles_it_stt_version": "5.0.0"})
+        assert second.returncode != 0
+        assert "edge1 is locked by" in second.output, second.output[-4000:]
+        assert json.loads(holder)["run_id"] not in (None, "")
+        # The second deploy changed nothing anywhere; the first one's lock is still its own.
+        assert _lock_holder(fleet, "edge1") == holder
+        assert {host: {n: e["id"] for n, e in fleet.containers(host).items()} for host in ("edge2", "edge3")} == {
+            host: ids_before[host] for host in ("edge2", "edge3")
+        }
+    finally:
+        output, _unused = first.communicate(timeout=600)
+    assert first.returncode != 0, output[-4000:]  # 9.9.9 never serves: rolled back
+    assert _lock_holder(fleet, "edge1") is None  # released, also after a failed rollout
+    stt = fleet.containers("edge1")["stt-en-us"]
+    assert (stt["version"], stt["ready"], stt["api_status"]) == ("5.1.0", True, "Valid")
+
+
+def test_interrupted_replacement_and_host_reboot_then_rerun_restores(fleet: Fleet, lab: dict) -> None:
+    fleet.playbook("deploy").assert_ok()
+    rollout = _start_playbook(fleet, "deploy", {"roles_it_stt_version": "9.9.9"})
+    try:
+        _poll(
+            lambda: any(name.endswith("-speechops-previous") for name in _container_names(fleet, "edge1")),
+            180,
+            "the replacement on edge1 to be under way",
+        )
+    finally:
+        rollout.send_signal(signal.SIGINT)  # the operator's Ctrl-C on the controller
+        rollout.communicate(timeout=120)
+    # ... and edge1 reboots (its engine and the module run stop at once: nothing on the host gets to clean up).
+    container = next(host["container"] for host in lab["hosts"] if host["name"] == "edge1")
+    subprocess.run(["docker", "restart", "--time", "0", container], check=True, capture_output=True, timeout=120)
+    _poll(lambda: fleet.adhoc("edge1", "ansible.builtin.ping").get("edge1", {}).get("ping") == "pong", 120, "edge1")
+
+    blocked = fleet.playbook("deploy")
+    assert blocked.returncode != 0
+    assert "speech_lock=break" in blocked.output, blocked.output[-4000:]
+
+    rerun = fleet.playbook("deploy", {"speech_lock": "break"})
+    rerun.assert_ok()
+    names = _container_names(fleet, "edge1")
+    assert not [name for name in names if name.endswith("-speechops-previous")], names
+    stt = fleet.containers("edge1")["stt-en-us"]
+    assert (stt["version"], stt["running"], stt["ready"], stt["api_status"]) == ("5.1.0", True, True, "Valid")
+    assert _lock_holder(fleet, "edge1") is None
+    audit = fleet.read("edge1", "/var/log/speechops/audit.jsonl") or ""
+    assert '"lock_break"' in audit or "lock_break" in audit
