@@ -106,6 +106,7 @@ LAB_IMAGES: dict[str, tuple[tuple[str, ...], tuple[tuple[str | None, str | None]
 NEVER_READY_VERSION = "9.9.9"
 NEVER_READY: tuple[tuple[str, str | None, str | None], ...] = (
     ("speech-to-text", "en-us", None),
+    ("speech-to-text", "de-de", None),
     ("neural-text-to-speech", "en-us", "arianeural"),
     ("custom-speech-to-text", None, None),
 )

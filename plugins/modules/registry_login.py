@@ -42,7 +42,10 @@ options:
     description: The registry password or token; required with O(state=present). Never shown in any output.
     type: str
   state:
-    description: V(present) logs in, V(absent) logs out (forgets the stored credentials).
+    description:
+      - V(present) logs in, V(absent) logs out (forgets the stored credentials).
+      - O(ca_cert) is installed in both states, so V(absent) with O(ca_cert) is how an anonymous registry (a mirror
+        without login) gets trusted; the engine then holds no credentials for it.
     type: str
     choices: [present, absent]
     default: present
