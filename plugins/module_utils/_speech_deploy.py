@@ -997,7 +997,9 @@ class Deployer:
             if entry.get("state") == "started" and "ready" not in entry and entry["action"] != "removed":
                 if self.check_mode and entry["action"] != "unchanged":
                     continue
-                entry.update(self._probe(entry["endpoints"]["ready"].rsplit("/", 1)[0], self.probe_timeout).as_dict())
+                # scheme://host:port of the ready URL: a kind's ready path may have several segments (/stt/health).
+                base_url = "/".join(entry["endpoints"]["ready"].split("/")[:3])
+                entry.update(self._probe(base_url, self.probe_timeout).as_dict())
 
 
 def deploy(
