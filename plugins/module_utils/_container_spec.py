@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlparse, urlsplit
+from urllib.parse import urlparse
 
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
@@ -42,7 +42,12 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     ssml_voice_name,
     validate_version,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED, SECRET_SETTINGS
+from ansible_collections.speechops.edge.plugins.module_utils._redact import (
+    REDACTED,
+    is_secret_setting,
+    public_setting,
+    url_password,
+)
 from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     CONTROL_CHARACTER_RE,
     MODULE_ENTRY_KEYS,
@@ -158,15 +163,8 @@ class DesiredContainer:
     gpus: str = ""
 
     @property
-    def probe_host(self) -> str:
-        if self.bind_address in ("0.0.0.0", ""):
-            return "127.0.0.1"
-        return "::1" if self.bind_address == "::" else self.bind_address
-
-    @property
     def base_url(self) -> str:
-        host = self.probe_host
-        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, self.host_port)
+        return probe_base_url(self.bind_address, self.host_port)
 
     def endpoints(self) -> dict[str, Any]:
         kind = get_kind(self.kind)
@@ -185,7 +183,7 @@ class DesiredContainer:
     def public_env(self) -> dict[str, str]:
         """The environment with every secret replaced (proxy URLs keep all but their password)."""
         secrets = set(self.secrets)
-        return {key: _public_setting_value(key, value, secrets) for key, value in sorted(self.env.items())}
+        return {key: public_setting(key, value, secrets) for key, value in sorted(self.env.items())}
 
     def public_spec(self) -> dict[str, Any]:
         """The spec with secrets replaced: safe for diffs, labels and results."""
@@ -286,6 +284,13 @@ class _ProblemList(list):
         self.append("%s.%s: %s" % (self.where, field_name, message))
 
 
+def probe_base_url(bind_address: str | None, port: int) -> str:
+    """Where a container published on bind_address:port answers on its host: a wildcard bind is asked on loopback."""
+    address = str(bind_address or "0.0.0.0")
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
+    return "http://%s:%d" % ("[%s]" % host if ":" in host else host, int(port))
+
+
 def bindings_clash(first: tuple[str | None, int], second: tuple[str | None, int]) -> bool:
     """Two bindings of one port clash on the same address, or when either takes every address.
 
@@ -340,29 +345,7 @@ def host_path_problem(value: Any, example: str) -> str | None:
 
 
 def _setting_in_environment(setting: str, value: str) -> bool:
-    return setting in ENVIRONMENT_SETTINGS or _is_secret_setting(setting) or _url_password(value) is not None
-
-
-def _is_secret_setting(name: str) -> bool:
-    """A setting or environment name whose value is a secret (_redact's list, compared as the containers do)."""
-    return name.replace("__", ":").lower() in SECRET_SETTINGS
-
-
-def _url_password(value: str) -> str | None:
-    """The password of a URL with credentials (http://user:password@proxy:3128), or None."""
-    if "://" not in value:
-        return None
-    try:
-        return urlsplit(value).password
-    except ValueError:
-        return None
-
-
-def _public_setting_value(name: str, value: str, secrets: set[str]) -> str:
-    if _is_secret_setting(name) or value in secrets:
-        return REDACTED
-    password = _url_password(value)
-    return value.replace(":%s@" % password, ":%s@" % REDACTED, 1) if password else value
+    return setting in ENVIRONMENT_SETTINGS or is_secret_setting(setting) or url_password(value) is not None
 
 
 @functools.lru_cache(maxsize=256)
@@ -377,7 +360,7 @@ def _billing_problem(value: Any) -> str | None:
     fix = "set the endpoint URI of your Speech resource, for example https://westeurope.api.cognitive.microsoft.com/"
     if value in (None, ""):
         return "missing: %s (speech_billing in the role)" % fix
-    given = shown(_public_setting_value("Billing", value, set()) if isinstance(value, str) else value)
+    given = shown(public_setting("Billing", value, set()) if isinstance(value, str) else value)
     if not isinstance(value, str):
         return "%s is not an https URL: %s" % (given, fix)
     if CONTROL_CHARACTER_RE.search(value) or re.search(r"\s", value):
@@ -664,7 +647,7 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
                 "settings", "%r is not a documented optional setting (valid: %s)" % (key, ", ".join(EXTRA_SETTINGS))
             )
             continue
-        if _is_secret_setting(key):
+        if is_secret_setting(key):
             secrets.append(str(value))
         put(key, value)
     decoders = entry.get("decoder_max_count")
@@ -753,9 +736,9 @@ def _proxy_settings(entry: Mapping[str, Any], put: Any, secrets: list[str], prob
     http_proxy = entry.get("http_proxy")
     if http_proxy:
         if urlparse(str(http_proxy)).scheme not in ("http", "https") or re.search(r"\s", str(http_proxy)):
-            shown_proxy = _public_setting_value("HTTP_PROXY", str(http_proxy), set())
+            shown_proxy = public_setting("HTTP_PROXY", str(http_proxy), set())
             problem("http_proxy", "%r is not a proxy URL like http://proxy.example.com:3128" % (shown_proxy,))
-        proxy_password = _url_password(str(http_proxy))
+        proxy_password = url_password(str(http_proxy))
         if proxy_password:
             secrets.append(proxy_password)
         put("HTTP_PROXY", http_proxy)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 REDACTED = "********"
 # Setting names (case-insensitive, as the containers read them) whose values are secrets.
@@ -33,3 +34,28 @@ def redact_value(value: Any, secrets: Iterable[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [redact_value(item, secrets) for item in value]
     return value
+
+
+def is_secret_setting(name: str) -> bool:
+    """A setting or environment name whose value is a secret, compared as the containers do (':' spelt '__')."""
+    return name.replace("__", ":").lower() in SECRET_SETTINGS
+
+
+def url_password(value: str) -> str | None:
+    """The password of a URL with credentials (http://user:password@proxy:3128), or None."""
+    if "://" not in value:
+        return None
+    try:
+        return urlsplit(value).password
+    except ValueError:
+        return None
+
+
+def public_setting(name: str, value: str, secrets: Iterable[str]) -> str:
+    """A setting's value as results, labels and diffs may show it: a secret setting's value, every known secret
+    (also inside a longer value) and a URL's password masked."""
+    if is_secret_setting(name):
+        return REDACTED
+    value = redact_text(value, secrets)
+    password = url_password(value)
+    return value.replace(":%s@" % password, ":%s@" % REDACTED, 1) if password else value

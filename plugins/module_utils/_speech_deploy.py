@@ -43,7 +43,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ansible_collections.speechops.edge.plugins.module_utils import _docker_api
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
@@ -51,12 +50,14 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     LABEL_HASH,
     LABEL_MANAGED,
     LABEL_NAME,
+    LABEL_PREFIX,
     LABEL_SPEC,
     PREVIOUS_SUFFIX,
     DesiredContainer,
     SpecError,
     build_desired,
     owned_directories,
+    probe_base_url,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._docker_api import (
     docker_client,
@@ -64,11 +65,12 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED, redact_text, redact_value
+from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
     FINAL_API_STATUSES,
     Probe,
     describe,
+    kind_probe_options,
     probe,
 )
 
@@ -136,9 +138,11 @@ class Existing:
     def base_url(self) -> str:
         """Where the container answers, from the settings it was created with (its spec label)."""
         spec = self.public_spec()
-        address = str(spec.get("bind_address") or "0.0.0.0")
-        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(address, address)
-        return "http://%s:%d" % ("[%s]" % host if ":" in host else host, int(spec.get("host_port") or 0))
+        return probe_base_url(spec.get("bind_address"), int(spec.get("host_port") or 0))
+
+    def kind(self) -> str | None:
+        """The kind it was created as (its spec label): how to ask it whether it serves."""
+        return self.public_spec().get("kind") or self.labels.get(LABEL_PREFIX + "kind")
 
 
 # ---- drift: the effective settings of a container against the desired ones --------------------------------------
@@ -249,21 +253,9 @@ CREATE_SETTINGS: dict[str, tuple[str, Callable[[Any], Any], Callable[[dict[str, 
 CREATE_NOT_COMPARED = ("name", "labels", "ports", "detach", "host_config", "environment")
 
 
-def _masked(name: str, value: str | None, secrets: list[str]) -> str | None:
-    """A setting's value as results may show it: secret settings, known secrets and URL passwords masked."""
-    if value is None:
-        return None
-    # redact_text knows the secret settings by name (ApiKey=...); environment names spell ':' as '__'.
-    text = redact_text("%s=%s" % (name.replace("__", ":"), value), secrets)
-    value = text.partition("=")[2]
-    if "://" in value:
-        try:
-            password = urlsplit(value).password
-        except ValueError:
-            password = None
-        if password:
-            value = value.replace(":%s@" % password, ":%s@" % REDACTED, 1)
-    return value
+def _shown_env(name: str, value: str | None, secrets: list[str]) -> str | None:
+    """An environment variable's value as a drift shows it (None: not set)."""
+    return None if value is None else public_setting(name, value, secrets)
 
 
 def _masked_arguments(arguments: Any, secrets: list[str]) -> Any:
@@ -271,7 +263,7 @@ def _masked_arguments(arguments: Any, secrets: list[str]) -> Any:
     if not isinstance(arguments, list):
         return arguments
     return [
-        "%s%s%s" % (key, sep, _masked(key, value, secrets)) if sep else str(_masked("", key, secrets))
+        "%s%s%s" % (key, sep, public_setting(key, value, secrets)) if sep else public_setting("", key, secrets)
         for key, sep, value in (str(argument).partition("=") for argument in arguments)
     ]
 
@@ -307,8 +299,8 @@ def effective_drift(item: DesiredContainer, image_id: str, details: dict[str, An
         drift.append(
             {
                 "setting": "environment",
-                "actual": {key: _masked(key, actual_env.get(key), secrets) for key in changed},
-                "desired": {key: _masked(key, wanted_env[key], secrets) for key in changed},
+                "actual": {key: _shown_env(key, actual_env.get(key), secrets) for key in changed},
+                "desired": {key: _shown_env(key, wanted_env[key], secrets) for key in changed},
             }
         )
     return drift
@@ -474,6 +466,7 @@ class Target:
     container_id: str
     base_url: str
     ready_timeout: float
+    kind: str | None  # how it says it serves: the catalog's ready path, and /status when the kind has one
 
 
 @dataclass
@@ -523,7 +516,7 @@ class Deployer:
         check_mode: bool,
         probe_timeout: float = 3.0,
         connect: Callable[[], Any] | None = None,
-        prober: Callable[[str, float], Probe] = probe,
+        prober: Callable[..., Probe] = probe,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
@@ -607,6 +600,10 @@ class Deployer:
     def _ready_timeout(self, name: str) -> float:
         return next((item.ready_timeout for item in self.desired if item.name == name), DEFAULT_READY_TIMEOUT)
 
+    def look(self, base_url: str, kind_name: str | None) -> Probe:
+        """One probe, the way the container's kind answers: its ready path, then /status when it has one."""
+        return self._probe(base_url, self.probe_timeout, **kind_probe_options(kind_name))
+
     def wait_serving(self, targets: list[Target]) -> dict[str, tuple[bool, str, Probe]]:
         """Poll every container until it serves, exits, reports a final billing failure, or its deadline passes."""
         outcome: dict[str, tuple[bool, str, Probe]] = {}
@@ -622,7 +619,7 @@ class Deployer:
             if check_state:
                 last_state_check = now
             for target in pending:
-                result = self._probe(target.base_url, self.probe_timeout)
+                result = self.look(target.base_url, target.kind)
                 if result.serving:
                     outcome[target.name] = (True, "", result)
                 elif result.ready and result.api_status in FINAL_API_STATUSES:
@@ -674,7 +671,13 @@ class Deployer:
         if running and not self.check_mode:
             outcome = self.wait_serving(
                 [
-                    Target(leftover.name, leftover.new.id, leftover.new.base_url(), self._ready_timeout(leftover.name))
+                    Target(
+                        leftover.name,
+                        leftover.new.id,
+                        leftover.new.base_url(),
+                        self._ready_timeout(leftover.name),
+                        leftover.new.kind(),
+                    )
                     for leftover in running
                     if leftover.new is not None
                 ]
@@ -804,7 +807,7 @@ class Deployer:
     def _restore_notes(self, replacements: list[Replacement]) -> dict[str, str]:
         """Wait until the restored containers serve; say for each what the rollback achieved."""
         targets = [
-            Target(rep.name, rep.previous.id, rep.previous.base_url(), rep.ready_timeout)
+            Target(rep.name, rep.previous.id, rep.previous.base_url(), rep.ready_timeout, rep.previous.kind())
             for rep in replacements
             if rep.previous is not None and rep.previous_started
         ]
@@ -890,7 +893,7 @@ class Deployer:
                 replacements[item.name] = replacement
                 container_id = self._replace(plan, item, image_ids[item.image], replacement)
                 if container_id and item.state == "started":
-                    waiting.append(Target(item.name, container_id, item.base_url, item.ready_timeout))
+                    waiting.append(Target(item.name, container_id, item.base_url, item.ready_timeout, item.kind))
                 elif container_id:
                     self._finish(plan, replacement)
                 continue
@@ -901,7 +904,7 @@ class Deployer:
                     self.client.stop(existing.id, timeout=item.stop_timeout if item else 30)
                 elif plan.action == "start" and item and existing:
                     self.client.start(existing.id)
-                    waiting.append(Target(item.name, existing.id, item.base_url, item.ready_timeout))
+                    waiting.append(Target(item.name, existing.id, item.base_url, item.ready_timeout, item.kind))
             except Exception as exc:
                 plan.result["error"] = "%s failed: %s" % (plan.action, self.error_text(exc))
 
@@ -999,7 +1002,7 @@ class Deployer:
                     continue
                 # scheme://host:port of the ready URL: a kind's ready path may have several segments (/stt/health).
                 base_url = "/".join(entry["endpoints"]["ready"].split("/")[:3])
-                entry.update(self._probe(base_url, self.probe_timeout).as_dict())
+                entry.update(self.look(base_url, entry.get("kind")).as_dict())
 
 
 def deploy(

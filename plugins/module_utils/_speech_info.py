@@ -13,6 +13,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     LABEL_NAME,
     LABEL_PREFIX,
     PREVIOUS_SUFFIX,
+    probe_base_url,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._docker_api import (
     DockerException,
@@ -20,7 +21,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_error,
     require_docker_sdk,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import probe
+from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import kind_probe_options, probe
 
 
 def _ssml_voice(locale: str | None, voice: str | None) -> str | None:
@@ -40,7 +41,6 @@ def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, pr
     ports = [p for p in listed.get("Ports") or [] if p.get("PublicPort")]
     host_port = int(labels.get(LABEL_PREFIX + "host-port") or (ports[0]["PublicPort"] if ports else 0))
     bind = ports[0].get("IP", "0.0.0.0") if ports else "0.0.0.0"
-    probe_host = "127.0.0.1" if bind in ("0.0.0.0", "::", "") else bind
     model_path = labels.get(LABEL_PREFIX + "model-path")
     entry: dict[str, Any] = {
         "name": labels.get(LABEL_NAME) or listed["Names"][0].lstrip("/"),
@@ -68,7 +68,9 @@ def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, pr
         "ssml_voice": _ssml_voice(labels.get(LABEL_PREFIX + "locale"), labels.get(LABEL_PREFIX + "voice")),
     }
     if with_probe and entry["running"] and host_port:
-        entry.update(probe("http://%s:%d" % (probe_host, host_port), probe_timeout).as_dict())
+        # A wildcard bind is asked on IPv4 loopback: Docker lists 0.0.0.0 and :: for one publish on every address.
+        base_url = probe_base_url("0.0.0.0" if bind in ("0.0.0.0", "::", "") else bind, host_port)
+        entry.update(probe(base_url, probe_timeout, **kind_probe_options(entry["kind"])).as_dict())
     return entry
 
 

@@ -31,6 +31,7 @@ from urllib.parse import urlparse
 
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     API_STATUSES,
+    KINDS,
     READY_PATH,
     SERVING_API_STATUSES,
     STATUS_PATH,
@@ -53,10 +54,12 @@ class Probe:
     api_status: str | None
     api_status_message: str | None
     error: str | None = None
+    # False for kinds without /status (fast transcription documents only its health path): ready is serving.
+    status_expected: bool = True
 
     @property
     def serving(self) -> bool:
-        return self.ready and self.api_status in SERVING_API_STATUSES
+        return self.ready and (self.api_status in SERVING_API_STATUSES or not self.status_expected)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -89,7 +92,7 @@ def probe(base_url: str, timeout: float = 3.0, with_status: bool = True, ready_p
     except (OSError, ValueError) as exc:
         return Probe(False, None, None, None, "no answer on %s: %s" % (base_url + ready_path, _reason(exc)))
     if code != 200 or not with_status:
-        return Probe(code == 200, code, None, None)
+        return Probe(code == 200, code, None, None, status_expected=with_status)
     try:
         code, body, _headers = http_request(base_url + STATUS_PATH, timeout)
         document = json.loads(body.decode("utf-8", "replace"))
@@ -97,6 +100,12 @@ def probe(base_url: str, timeout: float = 3.0, with_status: bool = True, ready_p
         return Probe(True, 200, status, document.get("apiStatusMessage"))
     except (OSError, ValueError, AttributeError) as exc:
         return Probe(True, 200, "Unknown", None, "no JSON from %s: %s" % (base_url + STATUS_PATH, _reason(exc)))
+
+
+def kind_probe_options(kind_name: str | None) -> dict[str, Any]:
+    """How a container of a kind says it serves (catalog): its ready path, and /status when it has one."""
+    kind = KINDS.get(kind_name or "")
+    return {} if kind is None else {"with_status": kind.has_status, "ready_path": kind.ready_path}
 
 
 def _reason(exc: BaseException) -> str:

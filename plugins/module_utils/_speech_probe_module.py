@@ -54,6 +54,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._speech_probe impor
     WebSocketClosed,
     describe,
     http_request,
+    kind_probe_options,
     parse_usp_text,
     parse_wav,
     probe,
@@ -721,7 +722,7 @@ def query_function(kind: ContainerKind) -> Callable[[Target, dict[str, Any]], di
 
 def _look(target: Target, timeout: float) -> Any:
     """/ready and /status, or the kind's own health path and no /status (catalog: ready_path, has_status)."""
-    return probe(target.base_url, timeout, with_status=target.kind.has_status, ready_path=target.kind.ready_path)
+    return probe(target.base_url, timeout, **kind_probe_options(target.kind.name))
 
 
 def _wait_ready(target: Target, wait_timeout: float, probe_timeout: float) -> Any:

@@ -113,6 +113,7 @@ class FakeEngine:
         self.registry: dict[str, str] = {}  # reference -> image ID, pullable
         self.behaviour: dict[str, Behaviour] = {}  # image ID -> behaviour
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        self.probes: list[tuple[str, bool]] = []  # (ready URL, with /status) of every probe
         self.injections: list[Injection] = []
         self.dead = False
         self._ids = itertools.count(1)
@@ -189,14 +190,17 @@ class FakeEngine:
     def mutating_calls(self) -> list[str]:
         return [method for method, _args in self.calls if method not in ("containers", "images", "inspect_container")]
 
-    def probe(self, base_url: str, timeout: float) -> Probe:
-        """What _speech_probe.probe would see at base_url."""
+    def probe(self, base_url: str, timeout: float, with_status: bool = True, ready_path: str = "/ready") -> Probe:
+        """What _speech_probe.probe would see at base_url (a kind without /status: ready is all it says)."""
+        self.probes.append((base_url + ready_path, with_status))
         port = urlsplit(base_url).port
         for container in self.by_id.values():
             if container.running and port in container.host_ports():
                 behaviour = self.behaviour[container.image_id]
                 if not behaviour.ready or self.clock() - container.started_at < behaviour.warmup:
                     return Probe(False, 503, None, None)
+                if not with_status:
+                    return Probe(True, 200, None, None, status_expected=False)
                 return Probe(True, 200, behaviour.api_status, "fake %s" % behaviour.api_status)
         return Probe(False, None, None, None, "no answer on %s/ready: Connection refused" % base_url)
 

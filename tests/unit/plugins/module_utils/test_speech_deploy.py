@@ -585,3 +585,22 @@ def test_a_container_that_is_ready_quickly_is_seen_quickly(engine: FakeEngine) -
     begin = engine.clock()
     assert converge(engine, desired(stt(NEW)))["failures"] == []
     assert engine.clock() - begin < 0.5
+
+
+# ---- how a kind says it serves -------------------------------------------------------------------------------
+def test_fast_transcription_is_awaited_on_its_health_path_without_status(engine: FakeEngine) -> None:
+    """Microsoft documents only GET /stt/health for fast transcription (speech-container-ft.md), no /status:
+    the rollout waits on that path and takes a healthy container as serving, on the first run and the rerun."""
+    [item] = build_desired(
+        [{"name": "ft", "kind": "fast-transcription", "image": "registry.example.com:5000/ft:1", "gpus": "none"}],
+        DEFAULTS,
+    )
+    engine.publish(item.image)
+    result = converge(engine, [item])
+    assert result["failures"] == [] and actions(result) == [("ft", "created")]
+    assert {(url, with_status) for url, with_status in engine.probes} == {("http://127.0.0.1:5000/stt/health", False)}
+    engine.revive()
+    engine.probes.clear()
+    rerun = converge(engine, [item], probe_running=True)
+    assert actions(rerun) == [("ft", "unchanged")] and rerun["containers"][0]["ready"] is True
+    assert engine.probes == [("http://127.0.0.1:5000/stt/health", False)]
