@@ -42,8 +42,10 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
 from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED
 from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     DECLARATION_KEYS,
+    HOST_CHECK_KEYS,
     MODULE_ENTRY_KEYS,
     OPTIONS,
+    REACHABILITY_KEYS,
     SECRET_KEYS,
     entry_place,
     list_problem,
@@ -347,7 +349,7 @@ def _assign_ports(plan: list[dict[str, Any]], places: list[str], problems: list[
             break
 
 
-VIEWS = ("module", "preflight", "directories", "probe", "names")
+VIEWS = ("module", "preflight", "reachability", "directories", "probe", "names")
 
 
 def speech_select(plan: Any, view: str) -> list[Any]:
@@ -358,18 +360,9 @@ def speech_select(plan: Any, view: str) -> list[Any]:
     active = [entry for entry in entries if entry.get("state", "started") != "absent"]
     if view == "names":
         return [entry["name"] for entry in active]
-    if view == "preflight":
-        return [
-            {
-                "name": entry["name"],
-                "kind": entry["kind"],
-                "cpus": entry.get("cpus"),
-                "memory": entry.get("memory"),
-                "containerpreview": bool(entry.get("containerpreview")),
-                **{key: entry[key] for key in ("concurrency", "gpus") if entry.get(key) is not None},
-            }
-            for entry in active
-        ]
+    if view in ("preflight", "reachability"):
+        keys = HOST_CHECK_KEYS if view == "preflight" else REACHABILITY_KEYS
+        return [{key: entry[key] for key in keys if entry.get(key) is not None} for entry in active]
     if view == "directories":
         seen: set[str] = set()
         result = []

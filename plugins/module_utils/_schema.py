@@ -191,6 +191,26 @@ SECRET_KEYS = tuple(option.name for option in CONTAINER_OPTIONS if option.secret
 INHERITED = tuple(option.name for option in CONTAINER_OPTIONS if option.inherited)
 
 
+# The keys of a plan entry that host_check reads: the sizes it judges (containers), the image's parts, billing, proxy
+# and bind address it reaches for (reachability). speech_select's preflight and reachability views give these.
+HOST_CHECK_KEYS = ("name", "kind", "cpus", "memory", "containerpreview", "concurrency", "gpus")
+REACHABILITY_KEYS = (
+    "name",
+    "kind",
+    "version",
+    "locale",
+    "voice",
+    "preview",
+    "containerpreview",
+    "image",
+    "registry",
+    "billing",
+    "http_proxy",
+    "http_proxy_creds",
+    "bind_address",
+)
+
+
 def default_of(name: str) -> Any:
     """The default of an entry option (None: none, or taken from elsewhere)."""
     return OPTIONS[name].default
@@ -224,6 +244,12 @@ def module_argument_spec(engine_spec: Mapping[str, Any]) -> dict[str, Any]:
         spec[option.name] = _argument(option, option.default)
     spec.update(engine_spec)
     return spec
+
+
+def entry_view_spec(names: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The argument spec of some options of a container entry (host_check's containers and reachability): types,
+    choices, defaults and no_log come from the schema, so these views of a plan entry cannot drift from it."""
+    return {name: _argument(OPTIONS[name], OPTIONS[name].default, name in required) for name in names}
 
 
 def shown(value: Any, secret: bool = False) -> str:

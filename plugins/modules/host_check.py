@@ -69,7 +69,7 @@ options:
         description: The speech container kind.
         type: str
         required: true
-        choices:
+        choices: &kinds
           - speech-to-text
           - custom-speech-to-text
           - neural-text-to-speech
@@ -112,9 +112,9 @@ options:
         type: str
       kind:
         description:
-          - The speech container kind (one of the choices of O(containers[].kind)); with O(reachability[].version)
-            (and locale, voice) it gives the image.
+          - The speech container kind; with O(reachability[].version) (and locale, voice) it gives the image.
         type: str
+        choices: *kinds
       version:
         description: The image version.
         type: str
@@ -451,9 +451,13 @@ notes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.speechops.edge.plugins.module_utils._catalog import KINDS
 from ansible_collections.speechops.edge.plugins.module_utils._docker_api import DOCKER_ENGINE_ARGUMENT_SPEC
 from ansible_collections.speechops.edge.plugins.module_utils._host_check import run_host_check
+from ansible_collections.speechops.edge.plugins.module_utils._schema import (
+    HOST_CHECK_KEYS,
+    REACHABILITY_KEYS,
+    entry_view_spec,
+)
 
 
 def main() -> None:
@@ -463,15 +467,7 @@ def main() -> None:
                 type="list",
                 elements="dict",
                 default=[],
-                options=dict(
-                    name=dict(type="str"),
-                    kind=dict(type="str", required=True, choices=list(KINDS)),
-                    cpus=dict(type="float"),
-                    memory=dict(type="str"),
-                    containerpreview=dict(type="bool", default=False),
-                    concurrency=dict(type="int"),
-                    gpus=dict(type="str", choices=["all", "none"]),
-                ),
+                options=entry_view_spec(HOST_CHECK_KEYS, required=("kind",)),
             ),
             fail_on_unmet=dict(type="bool", default=True),
             check_docker=dict(type="bool", default=True),
@@ -485,21 +481,7 @@ def main() -> None:
                 type="list",
                 elements="dict",
                 default=[],
-                options=dict(
-                    name=dict(type="str"),
-                    kind=dict(type="str"),
-                    version=dict(type="str"),
-                    locale=dict(type="str"),
-                    voice=dict(type="str"),
-                    preview=dict(type="bool", default=False),
-                    containerpreview=dict(type="bool", default=False),
-                    image=dict(type="str"),
-                    registry=dict(type="str"),
-                    billing=dict(type="str"),
-                    http_proxy=dict(type="str"),
-                    http_proxy_creds=dict(type="str", no_log=True),
-                    bind_address=dict(type="str"),
-                ),
+                options=entry_view_spec(REACHABILITY_KEYS),
             ),
             registry=dict(type="str"),
             registry_username=dict(type="str"),

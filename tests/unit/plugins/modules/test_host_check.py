@@ -246,9 +246,9 @@ def test_a_bind_address_that_is_not_the_hosts_fails(host_files: dict[str, str]) 
 
 def test_an_unknown_kind_in_reachability_is_named(host_files: dict[str, str]) -> None:
     failed, result = run(host_files, reachability=[{"name": "x", "kind": "speech2text", "version": "5.1.0"}])
+    # Ansible's choice check, from the schema's choices: the value, the field and what is accepted.
     assert failed
-    assert result["msg"].startswith("invalid reachability: reachability[0] (x): ")
-    assert "speech2text" in result["msg"] and "speech-to-text" in result["msg"]
+    assert "speech2text" in result["msg"] and "speech-to-text" in result["msg"] and "reachability" in result["msg"]
 
 
 def test_a_reachability_entry_without_version_is_refused(host_files: dict[str, str]) -> None:
@@ -285,9 +285,7 @@ def test_reachability_options_agree_with_the_container_schema() -> None:
 
     for name, argument in spec["reachability"]["options"].items():
         option = schema.OPTIONS[name]
-        # kind is judged by the catalog (image_reference), whose message lists the kinds.
-        choices = [] if name == "kind" else list(option.choices)
-        assert facts(argument) == (option.type, option.default, choices, option.secret), name
+        assert facts(argument) == (option.type, option.default, list(option.choices), option.secret), name
     for name in ("registry", "billing", "bind_address"):
         option = schema.OPTIONS[name]
         assert option.inherited and facts(spec[name]) == (option.type, option.module_default, [], False), name
