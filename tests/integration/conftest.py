@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 from ansible_env import ansible_environment, write_vars_file
 
+# tests/ holds the helpers the lab and integration tests share (polling.py).
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("SPEECHOPS_LAB_DIR", REPO / ".lab"))
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"

@@ -18,7 +18,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 from ansible_env import ansible_environment, write_vars_file
+from polling import poll
 
 pytestmark = pytest.mark.lab
 
@@ -260,17 +260,6 @@ def _start_playbook(fleet: Fleet, name: str, extra_vars: dict[str, Any]) -> subp
     )
 
 
-def _poll(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(0.2)  # polling interval, not synchronisation
-
-
 def _lock_holder(fleet: Fleet, host: str) -> str | None:
     return fleet.read(host, "/var/lib/speechops/deploy.lock")
 
@@ -287,7 +276,7 @@ def test_two_deploys_of_one_host_never_interleave(fleet: Fleet, lab: dict) -> No
     # for the whole ready timeout, then rolls back.
     first = _start_playbook(fleet, "deploy", {"roles_it_stt_version": "9.9.9"})
     try:
-        holder = _poll(lambda: _lock_holder(fleet, "edge1"), 120, "the first deploy to lock edge1")
+        holder = poll(lambda: _lock_holder(fleet, "edge1"), 120, "the first deploy to lock edge1")
         ids_before = {host: {n: e["id"] for n, e in fleet.containers(host).items()} for host in HOSTS}
         second = fleet.playbook("deploy", {"roles_it_stt_version": "5.0.0"})
         assert second.returncode != 0
@@ -310,7 +299,7 @@ def test_interrupted_replacement_and_host_reboot_then_rerun_restores(fleet: Flee
     fleet.playbook("deploy").assert_ok()
     rollout = _start_playbook(fleet, "deploy", {"roles_it_stt_version": "9.9.9"})
     try:
-        _poll(
+        poll(
             lambda: any(name.endswith("-speechops-previous") for name in _container_names(fleet, "edge1")),
             180,
             "the replacement on edge1 to be under way",
@@ -321,7 +310,7 @@ def test_interrupted_replacement_and_host_reboot_then_rerun_restores(fleet: Flee
     # ... and edge1 reboots (its engine and the module run stop at once: nothing on the host gets to clean up).
     container = next(host["container"] for host in lab["hosts"] if host["name"] == "edge1")
     subprocess.run(["docker", "restart", "--time", "0", container], check=True, capture_output=True, timeout=120)
-    _poll(lambda: fleet.adhoc("edge1", "ansible.builtin.ping").get("edge1", {}).get("ping") == "pong", 120, "edge1")
+    poll(lambda: fleet.adhoc("edge1", "ansible.builtin.ping").get("edge1", {}).get("ping") == "pong", 120, "edge1")
 
     blocked = fleet.playbook("deploy")
     assert blocked.returncode != 0

@@ -9,9 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+# tests/ holds the helpers the lab and integration tests share (polling.py).
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN_DIR = ROOT / "lab" / "images" / "speech-standin"

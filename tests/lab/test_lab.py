@@ -21,16 +21,16 @@ import secrets
 import shutil
 import ssl
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import poll
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_DIR = Path(os.environ.get("SPEECHOPS_LAB_DIR") or REPO / ".lab").expanduser().resolve()
@@ -78,24 +78,6 @@ SSML = (
 )
 TTS_PATH = "/speech/synthesize/cognitiveservices/v1"
 STT_PATH = "/speech/recognition/conversation/cognitiveservices/v1"
-
-
-def poll(
-    what: str | Callable[[], str], probe: Callable[[], Any], deadline_s: float = 30.0, interval: float = 0.2
-) -> Any:
-    """The first truthy result of probe() before the deadline, else fail naming `what` and the last result.
-
-    `what` may be a callable: it is evaluated only on failure (e.g. to show the container's logs then).
-    """
-    deadline = time.monotonic() + deadline_s
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            pytest.fail("%s: not within %.0f s (last: %r)" % (what() if callable(what) else what, deadline_s, last))
-        time.sleep(interval)
 
 
 def pick(kind: str, voice: str | None = None, never_ready: bool = False) -> dict:
@@ -405,9 +387,9 @@ class EdgeHost:
 
     def wait_ready(self, port: int, name: str, deadline_s: float = 60) -> None:
         poll(
-            lambda: "%s: /ready on 127.0.0.1:%d of %s (logs: %s)" % (self.name, port, name, self.logs(name)[-800:]),
             lambda: self.http("GET", port, "/ready")[0] == 200,
             deadline_s,
+            lambda: "%s: /ready on 127.0.0.1:%d of %s (logs: %s)" % (self.name, port, name, self.logs(name)[-800:]),
         )
 
     def start(self, image: dict, args: list[str], extra: tuple[str, ...] = ()) -> tuple[str, int]:
@@ -478,9 +460,9 @@ def test_wrong_api_key_reports_invalid(edge: EdgeHost) -> None:
     img = TTS_IMAGE
     name, port = edge.start(img, ["Eula=accept", "Billing=%s" % LAB["billing"], "ApiKey=%s" % ("0" * 32)])
     status = poll(
-        "/status of a container with a wrong ApiKey",
         lambda: (edge.status_json(port) or {}).get("apiStatus") not in (None, "Unknown") and edge.status_json(port),
         60,
+        "/status of a container with a wrong ApiKey",
     )
     assert status["apiStatus"] == "Invalid", status
     assert LAB["api_key"] not in edge.logs(name)
@@ -490,7 +472,7 @@ def test_tts_answers_a_valid_wav(edge: EdgeHost) -> None:
     img = TTS_IMAGE
     name, port = edge.start(img, ["Eula=accept", "Billing=%s" % LAB["billing"], "ApiKey=%s" % LAB["api_key"]])
     edge.wait_ready(port, name)
-    assert poll("apiStatus Valid", lambda: (edge.status_json(port) or {}).get("apiStatus") == "Valid", 60)
+    assert poll(lambda: (edge.status_json(port) or {}).get("apiStatus") == "Valid", 60, "apiStatus Valid")
     headers = {"Content-Type": "application/ssml+xml", "X-Microsoft-OutputFormat": "riff-16khz-16bit-mono-pcm"}
     status, body = edge.http("POST", port, TTS_PATH, headers, SSML.format(voice=img["ssml_voice"]).encode())
     assert status == 200, body[:300]

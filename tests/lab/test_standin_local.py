@@ -26,11 +26,12 @@ import time
 import urllib.error
 import urllib.request
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from polling import poll
 
 ROOT = Path(__file__).resolve().parents[2]
 STANDIN = ROOT / "lab" / "images" / "speech-standin" / "standin.py"
@@ -64,18 +65,6 @@ STARTUP_TIMEOUT = 10.0
 # RFC 6455 section 1.3: the GUID and the worked example (key "dGhlIHNhbXBsZSBub25jZQ==").
 RFC6455_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RFC6455_EXAMPLE = ("dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-
-
-def poll(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Return the first truthy value of predicate() before the deadline, else fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(0.02)  # polling interval, not synchronisation
 
 
 def free_closed_port() -> int:
@@ -116,7 +105,7 @@ class Proc:
                 pytest.fail("exited with %s before listening\n%s" % (self.popen.returncode, self.describe()))
             return None
 
-        return poll(port, STARTUP_TIMEOUT, "the Listening line")
+        return poll(port, STARTUP_TIMEOUT, "the Listening line", interval=0.02)
 
     def wait_exit(self, timeout: float = STARTUP_TIMEOUT) -> int:
         try:
@@ -526,7 +515,7 @@ def test_ready_503_during_warmup_then_200(services: Services, cloud: str) -> Non
     assert http("GET", url + "/ready")[0] == 503
     ssml = SSML.format(voice="en-US-AriaNeural").encode()
     assert http("POST", url + TTS_PATH, ssml, {"Content-Type": "application/ssml+xml"})[0] == 503
-    poll(lambda: http("GET", url + "/ready")[0] == 200, 10, "/ready to turn 200")
+    poll(lambda: http("GET", url + "/ready")[0] == 200, 10, "/ready to turn 200", interval=0.02)
 
 
 def test_ready_never(services: Services, cloud: str) -> None:
