@@ -158,7 +158,6 @@ def test_views() -> None:
         "kind": "neural-text-to-speech",
         "cpus": 6.0,
         "memory": "12g",
-        "containerpreview": False,
     }
     directories = speech.speech_select(plan, "directories")
     assert directories == [
