@@ -349,7 +349,7 @@ def _assign_ports(plan: list[dict[str, Any]], places: list[str], problems: list[
             break
 
 
-VIEWS = ("module", "preflight", "reachability", "directories", "probe", "names")
+VIEWS = ("module", "preflight", "reachability", "gateway", "directories", "probe", "names")
 
 
 def speech_select(plan: Any, view: str) -> list[Any]:
@@ -363,6 +363,13 @@ def speech_select(plan: Any, view: str) -> list[Any]:
     if view in ("preflight", "reachability"):
         keys = HOST_CHECK_KEYS if view == "preflight" else REACHABILITY_KEYS
         return [{key: entry[key] for key in keys if entry.get(key) is not None} for entry in active]
+    if view == "gateway":
+        # The services behind the speech gateway: each started container's client port and its kind's ready path.
+        return [
+            {"name": entry["name"], "port": entry["host_port"], "ready_path": KINDS[entry["kind"]].ready_path}
+            for entry in active
+            if entry.get("state", "started") == "started"
+        ]
     if view == "directories":
         seen: set[str] = set()
         result = []

@@ -24,6 +24,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_error,
     require_docker_sdk,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._files import write_private_file
 from ansible_collections.speechops.edge.plugins.module_utils._redact import redact_text
 
 CERTS_D = "/etc/docker/certs.d"
@@ -41,22 +42,6 @@ def read_config(path: str) -> dict[str, Any]:
         return {}
     except ValueError as exc:
         raise ValueError("%s is not valid JSON (%s): fix or remove it" % (path, exc)) from None
-
-
-def write_private_file(path: str, content: str, mode: int = 0o600) -> None:
-    """Atomic write; the file is never readable by others, not even for a moment."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".speechops-")
-    try:
-        os.fchmod(handle, mode)
-        with os.fdopen(handle, "w", encoding="utf-8") as output:
-            output.write(content)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def credential_helper(config: dict[str, Any], registry: str) -> str | None:

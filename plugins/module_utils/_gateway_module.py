@@ -1,0 +1,181 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""speech_gateway: the gateway's files validated as a set, installed, and HAProxy started or reloaded seamlessly."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+from ansible_collections.speechops.edge.plugins.module_utils._files import read_text
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
+    CERTIFICATE_PATH,
+    CONFIG_PATH,
+    DEFAULTS_PATH,
+    KEYS_PATH,
+    MANAGED_MARK,
+    AccessKey,
+    GatewayError,
+    GatewayFiles,
+    HaproxyService,
+    Service,
+    certificate_bundle,
+    certificate_facts,
+    certificate_problems,
+    haproxy_installed,
+    keys_problems,
+    render_config,
+    render_defaults,
+    render_keys,
+    restore,
+    run_process,
+    services_problems,
+)
+
+MODES = {CONFIG_PATH: 0o600, KEYS_PATH: 0o600, CERTIFICATE_PATH: 0o600, DEFAULTS_PATH: 0o644}
+
+
+def _services(params: dict[str, Any]) -> list[Service]:
+    services = []
+    for entry in params["services"]:
+        services.append(Service(entry["name"], entry["port"], entry["ready_path"], tuple(params["open_paths"])))
+    return services
+
+
+def _keys(params: dict[str, Any]) -> list[AccessKey]:
+    return [AccessKey(entry["label"], entry["sha256"]) for entry in params["access_keys"]]
+
+
+def _labels(text: str | None) -> list[str]:
+    """The key labels of a keys file (never the digests)."""
+    if not text:
+        return []
+    return sorted(line.split()[1] for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _certificate_digest(text: str | None) -> str | None:
+    """SHA-256 of the certificate part of the bundle: what a diff may show of it."""
+    if not text:
+        return None
+    certificate = text.split("-----BEGIN", 2)
+    return hashlib.sha256(("-----BEGIN" + certificate[1]).encode()).hexdigest() if len(certificate) > 1 else None
+
+
+def run_speech_gateway(module: Any) -> None:
+    params = module.params
+    result: dict[str, Any] = {"changed": False, "config_path": CONFIG_PATH}
+    if params["state"] == "absent":
+        _absent(module, result)
+        return
+    services = _services(params)
+    keys = _keys(params)
+    problems = services_problems(services) + keys_problems(keys)
+    problems += certificate_problems(params["tls_certificate"] or "", params["tls_private_key"] or "")
+    if params["require_key"] and not keys:
+        problems.append("access_keys: empty while require_key=true: give at least one key, or set require_key=false")
+    if params["hard_stop_after"] < params["drain_timeout"]:
+        problems.append(
+            "hard_stop_after: %d is shorter than drain_timeout=%d: a reload during a drain would cut its sessions; "
+            "give at least the drain timeout" % (params["hard_stop_after"], params["drain_timeout"])
+        )
+    if problems:
+        module.fail_json(msg="invalid gateway (nothing was changed): " + "; ".join(problems))
+    if not haproxy_installed():
+        module.fail_json(
+            msg="haproxy is not installed on this host: install the distribution's package (apt install haproxy)"
+        )
+
+    config = render_config(
+        services,
+        bind_address=params["bind_address"],
+        require_key=params["require_key"],
+        tunnel_timeout=params["tunnel_timeout"],
+        hard_stop_after=params["hard_stop_after"],
+    )
+    files = GatewayFiles(
+        {
+            CONFIG_PATH: (config, MODES[CONFIG_PATH]),
+            KEYS_PATH: (render_keys(keys), MODES[KEYS_PATH]),
+            CERTIFICATE_PATH: (
+                certificate_bundle(params["tls_certificate"], params["tls_private_key"]),
+                MODES[CERTIFICATE_PATH],
+            ),
+            DEFAULTS_PATH: (render_defaults(), MODES[DEFAULTS_PATH]),
+        }
+    )
+    service = HaproxyService(run_process)
+    changed_files = files.changed()
+    running = service.table()
+    before = files.backup()
+    result.update(
+        changed=bool(changed_files) or running is None,
+        files=changed_files,
+        action="none" if not changed_files and running is not None else ("start" if running is None else "reload"),
+        services=[
+            {"name": item.name, "port": item.port, "slots": list(item.slots), "ready_path": item.ready_path}
+            for item in services
+        ],
+        keys=[key.label for key in sorted(keys, key=lambda key: key.label)],
+    )
+    if module._diff:
+        result["diff"] = [
+            {
+                "before_header": CONFIG_PATH,
+                "after_header": CONFIG_PATH,
+                "before": before[CONFIG_PATH] or "",
+                "after": config,
+            },
+            {
+                "before": {
+                    "keys": _labels(before[KEYS_PATH]),
+                    "certificate_sha256": _certificate_digest(before[CERTIFICATE_PATH]),
+                    "running": running is not None,
+                },
+                "after": {
+                    "keys": result["keys"],
+                    "certificate_sha256": _certificate_digest(files.files[CERTIFICATE_PATH][0]),
+                    "running": True,
+                },
+            },
+        ]
+    if result["changed"] and not module.check_mode:
+        try:
+            files.install(service)
+        except GatewayError as exc:
+            module.fail_json(msg=str(exc), **result)
+        try:
+            if running is None:
+                service.start()
+            else:
+                service.reload()
+        except (GatewayError, OSError) as exc:
+            restore(before, MODES)
+            message = "%s; the previous gateway files are restored" % exc
+            try:
+                if running is not None:
+                    service.reload()
+            except (GatewayError, OSError) as again:
+                message += " (reloading them failed too: %s)" % again
+            module.fail_json(msg=message, **result)
+    result["certificate"] = certificate_facts(CERTIFICATE_PATH) if not module.check_mode else None
+    module.exit_json(**result)
+
+
+def _absent(module: Any, result: dict[str, Any]) -> None:
+    """Stop the gateway and remove its files (only a configuration this collection wrote)."""
+    config = read_text(CONFIG_PATH)
+    ours = config is not None and config.startswith(MANAGED_MARK)
+    defaults = read_text(DEFAULTS_PATH)
+    present = [path for path in (KEYS_PATH, CERTIFICATE_PATH) if os.path.exists(path)] + ([CONFIG_PATH] if ours else [])
+    present += [DEFAULTS_PATH] if defaults is not None and defaults.startswith(MANAGED_MARK) else []
+    result.update(changed=bool(present), files=present, action="remove" if present else "none")
+    if present and not module.check_mode:
+        service = HaproxyService(run_process)
+        if service.systemd:
+            run_process(["systemctl", "disable", "--now", "haproxy"])
+        else:
+            run_process(["service", "haproxy", "stop"])
+        for path in present:
+            os.unlink(path)
+    module.exit_json(**result)

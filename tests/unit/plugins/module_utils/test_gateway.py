@@ -1,0 +1,286 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The gateway's configuration, judged by the real HAProxy from Debian (not by our own reading of it).
+
+Each test renders the configuration with speechops.edge's renderer and runs Debian's haproxy with it on loopback,
+in front of a recording HTTP backend: the key check, the 401, the open ready path, TLS only, the key removed before
+the request is forwarded, and the runtime API the upgrades use. The header name is Microsoft's (the Speech SDKs
+send Ocp-Apim-Subscription-Key with SpeechConfig(host=..., subscription=KEY)). `.ci/run` installs haproxy.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import http.server
+import ipaddress
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible_collections.speechops.edge.plugins.module_utils import _gateway
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
+    AccessKey,
+    Service,
+    certificate_bundle,
+    key_digest,
+    keys_problems,
+    process_table,
+    render_config,
+    render_keys,
+    runtime_command,
+    server_stats,
+    services_problems,
+)
+from polling import poll
+
+KEY = "0f3c5a7e9b1d4f6a8c2e0b4d6f8a1c3e"  # a client's key (32 hex digits, like an Azure key)
+HEADER = "Ocp-Apim-Subscription-Key"  # Microsoft: what SpeechConfig(host=..., subscription=KEY) sends
+HAPROXY = shutil.which("haproxy")
+
+
+def test_haproxy_is_installed() -> None:
+    assert HAPROXY, "Debian's haproxy is needed by these tests: apt install haproxy (.ci/run installs it)"
+
+
+def free_port(highest: int = 45000) -> int:
+    """A free loopback port whose slot ports (+10000, +20000) are free too."""
+    for _attempt in range(200):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port <= highest and all(_free(port + offset) for offset in _gateway.SLOT_OFFSETS):
+            return port
+    raise AssertionError("no free port with free slots")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def self_signed(directory: Path) -> tuple[str, str, Path]:
+    """A certificate for 127.0.0.1 made with cryptography (ansible-core's own dependency)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "speechops-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    ca_file = directory / "ca.pem"
+    ca_file.write_text(certificate_pem)
+    return certificate_pem, key_pem, ca_file
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """A container stand-in that records what reaches it."""
+
+    seen: list[dict[str, Any]]
+
+    def do_GET(self) -> None:
+        self.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+        body = b'{"ok": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class Gateway:
+    def __init__(self, port: int, ca_file: Path, seen: list[dict[str, Any]], admin: Path, master: Path) -> None:
+        self.port = port
+        self.seen = seen
+        self.admin = str(admin)
+        self.master = str(master)
+        self.context = ssl.create_default_context(cafile=str(ca_file))
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+        request = urllib.request.Request("https://127.0.0.1:%d%s" % (self.port, path), headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, context=self.context, timeout=5) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    if HAPROXY is None:
+        pytest.fail("Debian's haproxy is needed: apt install haproxy (.ci/run installs it)")
+    directory = tmp_path_factory.mktemp("gateway")
+    port = free_port()
+    certificate, key, ca_file = self_signed(directory)
+    (directory / "gateway.pem").write_text(certificate_bundle(certificate, key))
+    (directory / "keys.map").write_text(render_keys([AccessKey("call-center", key_digest(KEY))]))
+    admin, master = directory / "admin.sock", directory / "master.sock"
+    config = render_config(
+        [Service("stt", port, "/ready", ("/status",))],
+        bind_address="127.0.0.1",
+        require_key=True,
+        tunnel_timeout=60,
+        hard_stop_after=60,
+        keys_path=str(directory / "keys.map"),
+        certificate_path=str(directory / "gateway.pem"),
+        admin_socket=str(admin),
+    )
+    # The test runs haproxy in the foreground without chroot or user switch (the rest is the rendered config).
+    config = "\n".join(
+        line for line in config.splitlines() if line.strip().split(" ")[0] not in ("chroot", "user", "group", "log")
+    )
+    (directory / "haproxy.cfg").write_text(config + "\n")
+    check = subprocess.run([HAPROXY, "-c", "-f", str(directory / "haproxy.cfg")], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + check.stdout
+    seen: list[dict[str, Any]] = []
+    handler = type("Handler", (Recorder,), {"seen": seen})
+    backend = http.server.ThreadingHTTPServer(("127.0.0.1", port + _gateway.SLOT_OFFSETS[0]), handler)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    process = subprocess.Popen(
+        [HAPROXY, "-db", "-f", str(directory / "haproxy.cfg"), "-S", str(master)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        gw = Gateway(port, ca_file, seen, admin, master)
+        poll(lambda: admin.exists() and _up(gw), 10, "haproxy to listen and see slot1 up", interval=0.05)
+        yield gw
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        backend.shutdown()
+
+
+def _up(gateway: Gateway) -> bool:
+    try:
+        rows = {row["svname"]: row["status"] for row in server_stats(gateway.admin)}
+    except OSError:
+        return False
+    return rows.get("slot1") == "UP"
+
+
+def test_a_request_without_a_key_gets_401_and_never_reaches_the_container(gateway: Gateway) -> None:
+    before = len(gateway.seen)
+    status, body, headers = gateway.get("/speech/recognition/conversation/cognitiveservices/v1?language=en-US")
+    assert status == 401
+    assert json.loads(body)["error"]["code"] == "401"
+    assert HEADER in {k.title(): v for k, v in headers.items()}.get("Www-Authenticate", "")
+    assert len(gateway.seen) == before
+
+
+def test_a_wrong_key_gets_401(gateway: Gateway) -> None:
+    before = len(gateway.seen)
+    assert gateway.get("/status", {HEADER: KEY.upper()})[0] == 200  # /status is an open path here
+    assert gateway.get("/swagger", {HEADER: KEY.upper()})[0] == 401  # keys are case-sensitive
+    assert gateway.get("/swagger", {HEADER: KEY[:-1]})[0] == 401
+    assert len(gateway.seen) == before + 1
+
+
+def test_the_key_in_the_header_passes_and_is_not_forwarded(gateway: Gateway) -> None:
+    status, _body, _headers = gateway.get("/swagger", {HEADER: KEY})
+    assert status == 200
+    assert gateway.seen[-1]["path"] == "/swagger"
+    assert HEADER.lower() not in gateway.seen[-1]["headers"]
+
+
+def test_the_key_in_the_query_passes_and_is_not_forwarded(gateway: Gateway) -> None:
+    """Microsoft's JavaScript SDK copies every header into the query (WebsocketConnection.ts); browsers send only that."""
+    path = "/speech/recognition/interactive/cognitiveservices/v1?language=en-US&%s=%s&format=simple" % (HEADER, KEY)
+    assert gateway.get(path)[0] == 200
+    assert (
+        gateway.seen[-1]["path"] == "/speech/recognition/interactive/cognitiveservices/v1?language=en-US&format=simple"
+    )
+
+
+def test_the_ready_path_is_open_for_load_balancers(gateway: Gateway) -> None:
+    assert gateway.get("/ready")[0] == 200
+    assert gateway.get("/ready/../swagger")[0] == 401  # only the exact path
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_plain_http_and_old_tls_are_refused(gateway: Gateway) -> None:
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.RemoteDisconnected)):
+        urllib.request.urlopen("http://127.0.0.1:%d/ready" % gateway.port, timeout=5)
+    old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    old.check_hostname = False
+    old.verify_mode = ssl.CERT_NONE
+    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    old.minimum_version = ssl.TLSVersion.TLSv1
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=5) as raw, pytest.raises(ssl.SSLError):
+        old.wrap_socket(raw)
+
+
+def test_runtime_api_drains_a_slot_and_reports_sessions(gateway: Gateway) -> None:
+    rows = {row["svname"]: row for row in server_stats(gateway.admin)}
+    assert rows["slot1"]["status"] == "UP" and rows["slot1"]["addr"] == "127.0.0.1:%d" % (gateway.port + 10000)
+    assert rows["slot2"]["status"] == "DOWN"  # nothing listens on the second slot
+    runtime_command(gateway.admin, "set server stt/slot1 state drain")
+    assert {row["svname"]: row["status"] for row in server_stats(gateway.admin)}["slot1"] == "DRAIN"
+    runtime_command(gateway.admin, "set server stt/slot1 state ready")
+    assert poll(lambda: _up(gateway), 5, "slot1 up again", interval=0.05)
+
+
+def test_the_master_cli_reports_workers(gateway: Gateway) -> None:
+    table = process_table(gateway.master)
+    assert table.reloads == 0 and table.failed == 0 and len(table.workers) == 1
+
+
+def test_problems_name_the_field_and_the_fix() -> None:
+    problems = services_problems([Service("stt", 50000, "/ready", ()), Service("bad name", 5000, "ready", ())])
+    assert any("services[stt].port: 50000 is outside 1..45535" in problem for problem in problems)
+    assert any("'bad name' is not a name" in problem for problem in problems)
+    assert any("'ready' is not an absolute URL path" in problem for problem in problems)
+    clash = services_problems([Service("a", 5000, "/ready", ()), Service("b", 15000, "/ready", ())])
+    assert clash == [
+        "services[b].port: 15000 is also a port of a: give each service its own port",
+        "services[b].port: 25000 is also a port of a: give each service its own port",
+    ]
+    digest = key_digest(KEY)
+    assert keys_problems([AccessKey("a", digest), AccessKey("b", digest), AccessKey("c", KEY)]) == [
+        "access_keys[1]: the same key as an earlier entry (b): give each client its own key",
+        "access_keys[2].sha256: not 64 lower-case hex digits: give the key's SHA-256 (the role computes it)",
+    ]
+
+
+def test_the_keys_file_holds_digests_and_labels_only() -> None:
+    text = render_keys([AccessKey("call-center", key_digest(KEY))])
+    assert KEY not in text
+    # The digest as coreutils' sha256sum prints it: what HAProxy's sha2(256),hex,lower computes per request.
+    assert (
+        text.splitlines()[1]
+        == "%s call-center"
+        % subprocess.run(["sha256sum"], input=KEY, capture_output=True, text=True, check=True).stdout.split()[0]
+    )
