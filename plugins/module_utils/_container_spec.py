@@ -42,6 +42,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     ssml_voice_name,
     validate_version,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import slot_ports
 from ansible_collections.speechops.edge.plugins.module_utils._redact import (
     REDACTED,
     is_secret_setting,
@@ -68,6 +69,8 @@ LABEL_MANAGED = LABEL_PREFIX + "managed"
 LABEL_NAME = LABEL_PREFIX + "name"
 LABEL_HASH = LABEL_PREFIX + "config-hash"
 LABEL_SPEC = LABEL_PREFIX + "spec"
+# The gateway slot (loopback port) a container behind the gateway is published on; not part of its config hash.
+LABEL_SLOT = LABEL_PREFIX + "slot"
 PREVIOUS_SUFFIX = "-speechops-previous"
 DEFAULT_MODELS_ROOT = "/var/lib/speechops/models"
 DEFAULT_OUTPUT_ROOT = "/var/lib/speechops/output"
@@ -161,20 +164,37 @@ class DesiredContainer:
     ssml_voice: str | None = None
     # "all" or "none" for kinds that need a GPU, "" for the others.
     gpus: str = ""
+    # Behind the host's speech gateway: published on loopback, on one of the two slots of host_port.
+    gateway: bool = False
+
+    @property
+    def slots(self) -> tuple[int, ...]:
+        return slot_ports(self.host_port) if self.gateway else ()
+
+    def published(self, slot: int | None = None) -> tuple[str, int]:
+        """(address, port) the container is published on: host_port, or a loopback slot behind the gateway."""
+        if self.gateway:
+            return ("127.0.0.1", slot or self.slots[0])
+        return (self.bind_address, self.host_port)
+
+    def url(self, slot: int | None = None) -> str:
+        """Where the container itself answers on its host (on a slot: directly, not through the gateway)."""
+        return probe_base_url(*self.published(slot))
 
     @property
     def base_url(self) -> str:
-        return probe_base_url(self.bind_address, self.host_port)
+        return self.url()
 
     def endpoints(self) -> dict[str, Any]:
+        """The URLs clients use: the container's own, or the gateway's (TLS, on host_port) in front of it."""
         kind = get_kind(self.kind)
+        base = probe_base_url(self.bind_address, self.host_port) if self.gateway else self.base_url
+        if self.gateway:
+            base = "https" + base[4:]
         result: dict[str, Any] = {
-            "ready": self.base_url + kind.ready_path,
-            "status": self.base_url + STATUS_PATH if kind.has_status else None,
-            "query": [
-                ("ws" + self.base_url[4:] if kind.is_speech_to_text else self.base_url) + path
-                for path in kind.query_paths
-            ],
+            "ready": base + kind.ready_path,
+            "status": base + STATUS_PATH if kind.has_status else None,
+            "query": [("ws" + base[4:] if kind.is_speech_to_text else base) + path for path in kind.query_paths],
         }
         if self.ssml_voice:
             result["ssml_voice"] = self.ssml_voice
@@ -211,6 +231,8 @@ class DesiredContainer:
             "pids_limit": self.pids_limit,
             # Only GPU kinds carry the key, so the config hash of every other container stays as it was.
             **({"gpus": self.gpus} if self.gpus else {}),
+            # Likewise only containers behind the gateway (either slot: the hash does not change with the slot).
+            **({"gateway": True} if self.gateway else {}),
         }
 
     def config_hash(self, image_id: str) -> str:
@@ -240,11 +262,11 @@ class DesiredContainer:
                 labels[LABEL_PREFIX + key.replace("_", "-")] = value
         return labels
 
-    def create_arguments(self, client: Any, image_id: str) -> dict[str, Any]:
+    def create_arguments(self, client: Any, image_id: str, slot: int | None = None) -> dict[str, Any]:
         """Keyword arguments for APIClient.create_container: the safe defaults live here."""
         port = "%d/tcp" % self.container_port
         host_config = client.create_host_config(
-            port_bindings={port: (self.bind_address, self.host_port)},
+            port_bindings={port: self.published(slot)},
             mem_limit=self.memory_bytes,
             memswap_limit=self.memory_bytes,
             nano_cpus=int(self.cpus * 1e9),
@@ -265,7 +287,7 @@ class DesiredContainer:
             command=list(self.args),
             name=self.name,
             environment=dict(self.env),
-            labels=self.labels(image_id),
+            labels=dict(self.labels(image_id), **({LABEL_SLOT: str(self.published(slot)[1])} if self.gateway else {})),
             ports=[port],
             host_config=host_config,
             stop_timeout=self.stop_timeout,
@@ -431,11 +453,15 @@ def defaults_problems(params: Mapping[str, Any]) -> list[str]:
     return found
 
 
-def build_desired(entries: list[Mapping[str, Any]], defaults: Mapping[str, Any]) -> list[DesiredContainer]:
+def build_desired(
+    entries: list[Mapping[str, Any]], defaults: Mapping[str, Any], gateway: bool = False
+) -> list[DesiredContainer]:
     """Validate every entry and render it; raise SpecError listing every problem of every entry."""
     problems, desired = _check_containers(entries, defaults, null_is_unset=True)
     if problems:
         raise SpecError(problems)
+    for item in desired:
+        item.gateway = gateway
     return desired
 
 

@@ -292,9 +292,11 @@ def runtime_command(path: str, command: str, payload: str | None = None, timeout
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def server_stats(admin_socket: str = ADMIN_SOCKET) -> list[dict[str, str]]:
+def server_stats(
+    admin_socket: str = ADMIN_SOCKET, command: Callable[[str, str], str] = runtime_command
+) -> list[dict[str, str]]:
     """`show stat` rows of the servers (not FRONTEND/BACKEND): pxname, svname, scur, status, addr, ..."""
-    text = runtime_command(admin_socket, "show stat")
+    text = command(admin_socket, "show stat")
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("# "):
         raise GatewayError("unexpected answer to show stat: %r" % text[:200])
@@ -483,3 +485,71 @@ def certificate_facts(path: str) -> dict[str, Any] | None:
         "subject": ", ".join("%s=%s" % pair for part in decoded.get("subject", ()) for pair in part),
         "names": [value for _kind, value in decoded.get("subjectAltName", ())],
     }
+
+
+# ---- the switch of an upgrade ------------------------------------------------------------------------------------
+class GatewaySwitch:
+    """Moves a service's traffic from one slot to the other at run time, draining the old slot (bounded).
+
+    New connections go to the new slot at once; sessions in progress (WebSocket recognitions, synthesis requests)
+    finish on the old one (`state drain` keeps established tunnels, management.txt 9.3), at most drain_timeout
+    seconds, after which they are shut down. An emptied slot goes to maintenance, so no request is ever sent to a
+    port nothing listens on.
+    """
+
+    def __init__(
+        self,
+        admin_socket: str = ADMIN_SOCKET,
+        command: Callable[[str, str], str] = runtime_command,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.admin_socket = admin_socket
+        self._command = command
+        self._clock = clock
+        self._sleep = sleep
+
+    def _stats(self, backend: str) -> dict[str, dict[str, str]] | None:
+        """The backend's servers by name, None when the gateway does not answer or has no such backend."""
+        try:
+            rows = server_stats(self.admin_socket, self._command)
+        except (OSError, GatewayError):
+            return None
+        servers = {row["svname"]: row for row in rows if row.get("pxname") == backend and row["svname"] in SLOT_NAMES}
+        return servers or None
+
+    def serves(self, backend: str) -> bool:
+        return self._stats(backend) is not None
+
+    def _set(self, backend: str, server: str, what: str) -> None:
+        answer = self._command(self.admin_socket, "set server %s/%s %s" % (backend, server, what)).strip()
+        if answer:  # the runtime API answers nothing on success
+            raise GatewayError("set server %s/%s %s: %s" % (backend, server, what, answer))
+
+    def switch(self, backend: str, new_slot: int, old_slot: int | None, drain_timeout: float) -> dict[str, Any]:
+        """Send new connections to new_slot; drain old_slot (when given) until it has no sessions or the timeout."""
+        new = SLOT_NAMES[new_slot]
+        self._set(backend, new, "state ready")
+        self._set(backend, new, "health up")  # the caller saw its ready path answer 200
+        if old_slot is None:
+            self._set(backend, SLOT_NAMES[1 - new_slot], "state maint")
+            return {"drained_sessions": 0, "drain_seconds": 0.0, "forced": False}
+        old = SLOT_NAMES[old_slot]
+        self._set(backend, old, "state drain")
+        begin = self._clock()
+        stats = self._stats(backend) or {}
+        initial = int((stats.get(old) or {}).get("scur") or 0)
+        delay = 0.02
+        forced = False
+        while True:
+            stats = self._stats(backend) or {}
+            if int((stats.get(old) or {}).get("scur") or 0) == 0:
+                break
+            if self._clock() - begin >= drain_timeout:
+                self._command(self.admin_socket, "shutdown sessions server %s/%s" % (backend, old))
+                forced = True
+                break
+            self._sleep(delay)
+            delay = min(delay * 2, 1.0)
+        self._set(backend, old, "state maint")
+        return {"drained_sessions": initial, "drain_seconds": round(self._clock() - begin, 2), "forced": forced}

@@ -181,6 +181,8 @@ MODULE_OPTIONS: tuple[Option, ...] = (
     Option("prune", "bool", "true or false", default=False),
     Option("pull", "str", "when to pull", default="missing", choices=("missing", "always")),
     Option("probe", "bool", "true or false", default=True),
+    Option("gateway", "bool", "true or false", default=False),
+    Option("drain_timeout", "int", "a whole number of seconds", default=600),
 )
 
 OPTIONS = {option.name: option for option in CONTAINER_OPTIONS}

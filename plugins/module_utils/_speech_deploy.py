@@ -45,12 +45,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils import _docker_api
+from ansible_collections.speechops.edge.plugins.module_utils._catalog import format_gib
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
     INHERITED,
     LABEL_HASH,
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_PREFIX,
+    LABEL_SLOT,
     LABEL_SPEC,
     PREVIOUS_SUFFIX,
     DesiredContainer,
@@ -65,6 +67,8 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewayError, GatewaySwitch
+from ansible_collections.speechops.edge.plugins.module_utils._host_facts import read_host_facts
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
     FINAL_API_STATUSES,
@@ -136,9 +140,24 @@ class Existing:
             return {}
 
     def base_url(self) -> str:
-        """Where the container answers, from the settings it was created with (its spec label)."""
-        spec = self.public_spec()
+        """Where the container answers: the port it is published on (a gateway slot, or its host port)."""
+        published = [port for port in self.ports if port.get("PublicPort")]
+        if published:
+            return probe_base_url(published[0].get("IP"), int(published[0]["PublicPort"]))
+        if self.labels.get(LABEL_SLOT, "").isdigit():  # a container that does not run lists no ports
+            return probe_base_url("127.0.0.1", int(self.labels[LABEL_SLOT]))
+        spec = self.public_spec()  # the settings it was created with
         return probe_base_url(spec.get("bind_address"), int(spec.get("host_port") or 0))
+
+    def slot_of(self, slots: tuple[int, ...]) -> int | None:
+        """The index of the gateway slot the container is published on, None when on neither."""
+        for port in self.ports:
+            if port.get("PublicPort") in slots and port.get("IP") in ("127.0.0.1", None, ""):
+                return slots.index(port["PublicPort"])
+        labelled = self.labels.get(LABEL_SLOT, "")  # a container that does not run lists no ports
+        if not self.ports and labelled.isdigit() and int(labelled) in slots:
+            return slots.index(int(labelled))
+        return None
 
     def kind(self) -> str | None:
         """The kind it was created as (its spec label): how to ask it whether it serves."""
@@ -268,13 +287,15 @@ def _masked_arguments(arguments: Any, secrets: list[str]) -> Any:
     ]
 
 
-def effective_drift(item: DesiredContainer, image_id: str, details: dict[str, Any]) -> list[dict[str, Any]]:
+def effective_drift(
+    item: DesiredContainer, image_id: str, details: dict[str, Any], slot: int | None = None
+) -> list[dict[str, Any]]:
     """Settings in which the container (docker inspect) differs from the desired one; secrets masked.
 
     Environment: only the desired variables are judged (value and presence); the engine merges the image's own
     ENV into the container's, which cannot be told apart from an added variable without inspecting the image.
     """
-    create = item.create_arguments(_HostConfigKeywords(), image_id)
+    create = item.create_arguments(_HostConfigKeywords(), image_id, slot)
     config = details.get("Config") or {}
     host = details.get("HostConfig") or {}
     secrets = list(item.secrets)
@@ -394,17 +415,19 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prun
         if item.state == "absent":
             continue
         ours = {item.name, item.name + PREVIOUS_SUFFIX} | freed
-        holders = [holder.name for holder in _port_holders(state, item.host_port) if holder.name not in ours]
-        if holders:
-            problems.append(
-                "%s.host_port: %d is published by container %s: choose a free host port"
-                % (where, item.host_port, ", ".join(holders))
-            )
-        elif not _port_holders(state, item.host_port) and _port_taken_by_process(item.bind_address, item.host_port):
-            problems.append(
-                "%s.host_port: %d is in use by a process on the host (%s:%d): choose a free host port"
-                % (where, item.host_port, item.bind_address, item.host_port)
-            )
+        # Behind the gateway the container takes its loopback slots (the gateway itself listens on host_port).
+        for address, port in [item.published(slot) for slot in item.slots] or [item.published()]:
+            holders = [holder.name for holder in _port_holders(state, port) if holder.name not in ours]
+            if holders:
+                problems.append(
+                    "%s.host_port: %d is published by container %s: choose a free host port"
+                    % (where, port, ", ".join(holders))
+                )
+            elif not _port_holders(state, port) and _port_taken_by_process(address, port):
+                problems.append(
+                    "%s.host_port: %d is in use by a process on the host (%s:%d): choose a free host port"
+                    % (where, port, address, port)
+                )
     return problems
 
 
@@ -425,7 +448,8 @@ def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, p
             plans.append(Plan(item, existing, "replace", pull, "image or settings changed"))
             continue
         # The label says unchanged; `docker update` or a hand-made copy with our labels would still differ here.
-        drift = effective_drift(item, image_id, state.inspect(existing.id))
+        slot = existing.slot_of(item.slots) if item.gateway else None
+        drift = effective_drift(item, image_id, state.inspect(existing.id), None if slot is None else item.slots[slot])
         if drift:
             reason = "the container's effective settings differ from the desired ones (%s)" % ", ".join(
                 entry["setting"] for entry in drift
@@ -479,6 +503,11 @@ class Replacement:
     ready_timeout: float = DEFAULT_READY_TIMEOUT
     renamed: bool = False  # the old container is called NAME-speechops-previous now
     new_id: str | None = None
+    # Behind the gateway: the slots (indexes) of the new and the old container; start-first keeps the old one
+    # serving until the new one serves and the gateway has drained it.
+    slot: int | None = None
+    old_slot: int | None = None
+    start_first: bool = False
     settled: bool = False  # finished or rolled back: nothing left to undo
     undone: bool = False  # a rollback ran (whether or not it could restore everything)
     restored: bool = False  # the old container has its name back (and runs, when start_previous)
@@ -519,9 +548,16 @@ class Deployer:
         prober: Callable[..., Probe] = probe,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        gateway: GatewaySwitch | None = None,
+        capacity: Callable[[], tuple[int, float] | None] = lambda: None,
+        drain_timeout: float = 600,
     ):
         # Either an SDK client, or connect(): it makes one on first use, which only a change needs.
         self._client = client
+        self.gateway = gateway or GatewaySwitch(clock=clock, sleep=sleep)
+        self._capacity = capacity  # (memory bytes, cores) of the host: whether old and new fit at once
+        self.drain_timeout = drain_timeout
+        self._serving_urls: dict[str, str] = {}
         self._connect = connect
         self.desired = desired
         self.check_mode = check_mode
@@ -695,6 +731,7 @@ class Deployer:
             if finish:
                 report["action"] = "finished"
                 if not self.check_mode:
+                    self._switch_recovered(report, leftover)
                     try:
                         self.remove(leftover.previous.id)
                     except Exception as exc:
@@ -739,6 +776,20 @@ class Deployer:
                 )
         return reports
 
+    def _switch_recovered(self, report: dict[str, Any], leftover: Leftover) -> None:
+        """A finished leftover behind the gateway: drain the previous container before it is removed."""
+        item = next((item for item in self.desired if item.name == leftover.name and item.gateway), None)
+        if item is None or leftover.new is None:
+            return
+        plan = Plan(item, leftover.previous, "replace")
+        replacement = Replacement(leftover.name, leftover.previous, start_previous=False)
+        replacement.slot = leftover.new.slot_of(item.slots)
+        replacement.old_slot = leftover.previous.slot_of(item.slots)
+        replacement.start_first = leftover.previous.running and replacement.old_slot is not None
+        self._switch_gateway(plan, replacement)
+        if "switch" in plan.result:
+            report["switch"] = plan.result["switch"]
+
     # ---- replacement and rollback --------------------------------------------------------------
     def _replace(self, plan: Plan, item: DesiredContainer, image_id: str, replacement: Replacement) -> str | None:
         """Steps 1-4 of the table in this file's docstring; any failure rolls back at once.
@@ -749,15 +800,17 @@ class Deployer:
         """
         existing = replacement.previous
         step = "creating the container"
+        slot = None if replacement.slot is None else item.slots[replacement.slot]
         try:
             if existing:
                 step = "renaming the old container to %s" % replacement.kept_name
                 self.client.rename(existing.id, replacement.kept_name)
                 replacement.renamed = True
                 step = "creating the container"
-            replacement.new_id = self.client.create_container(**item.create_arguments(self.client, image_id))["Id"]
+            arguments = item.create_arguments(self.client, image_id, slot)
+            replacement.new_id = self.client.create_container(**arguments)["Id"]
             plan.result["id"] = replacement.new_id
-            if existing and existing.running:
+            if existing and existing.running and not replacement.start_first:
                 step = "stopping the old container"
                 self.client.stop(existing.id, timeout=item.stop_timeout)
             if item.state == "started":
@@ -795,7 +848,9 @@ class Deployer:
             except Exception as exc:
                 problems.append("renaming %s back failed: %s" % (replacement.kept_name, self.error_text(exc)))
         started = not replacement.start_previous
-        if replacement.start_previous:
+        if replacement.start_first:
+            started = replacement.previous_started = True  # it never stopped: it served all along
+        elif replacement.start_previous:
             try:
                 self.client.start(previous.id)  # also after a failed or timed-out stop: it may have stopped since
                 started = replacement.previous_started = True
@@ -842,6 +897,8 @@ class Deployer:
     def run(self, state: HostState, prune: bool, pull_always: bool) -> dict[str, Any]:
         recovered = self.recover(state)
         plans = make_plans(self.desired, state, prune, pull_always)
+        # Where each container that is left alone answers (its own port or gateway slot), for probe_unchanged.
+        self._serving_urls = {plan.name: plan.existing.base_url() for plan in plans if plan.existing}
         if not self.check_mode and any(plan.pull or plan.action != "none" for plan in plans):
             self.connected()  # the SDK (or its failure) before the first change, directories included
         directories = self.ensure_directories()
@@ -890,10 +947,12 @@ class Deployer:
                     start_previous=bool(existing and existing.running),
                     ready_timeout=item.ready_timeout,
                 )
+                self._choose_slot(plan, item, replacement)
                 replacements[item.name] = replacement
                 container_id = self._replace(plan, item, image_ids[item.image], replacement)
+                new_url = item.url(None if replacement.slot is None else item.slots[replacement.slot])
                 if container_id and item.state == "started":
-                    waiting.append(Target(item.name, container_id, item.base_url, item.ready_timeout, item.kind))
+                    waiting.append(Target(item.name, container_id, new_url, item.ready_timeout, item.kind))
                 elif container_id:
                     self._finish(plan, replacement)
                 continue
@@ -904,7 +963,7 @@ class Deployer:
                     self.client.stop(existing.id, timeout=item.stop_timeout if item else 30)
                 elif plan.action == "start" and item and existing:
                     self.client.start(existing.id)
-                    waiting.append(Target(item.name, existing.id, item.base_url, item.ready_timeout, item.kind))
+                    waiting.append(Target(item.name, existing.id, existing.base_url(), item.ready_timeout, item.kind))
             except Exception as exc:
                 plan.result["error"] = "%s failed: %s" % (plan.action, self.error_text(exc))
 
@@ -925,6 +984,10 @@ class Deployer:
                     self._finish(plan, replacement)
                     if "error" in plan.result:
                         failed.append((plan, plan.result["error"]))
+                elif item.gateway and plan.existing:  # started again: the gateway sends it traffic again
+                    started = Replacement(item.name, None, start_previous=False)
+                    started.slot = plan.existing.slot_of(item.slots)
+                    self._switch_gateway(plan, started)
                 continue
             if replacement and replacement.new_id:
                 plan.result["logs"] = self.logs(replacement.new_id)
@@ -942,9 +1005,62 @@ class Deployer:
                 failures.append("%s: %s" % (plan.name, reason))
         return failures
 
+    def _choose_slot(self, plan: Plan, item: DesiredContainer, replacement: Replacement) -> None:
+        """Behind the gateway: the new container takes the slot the old one does not use, and starts beside it when
+        the host holds both at once (memory and cores); otherwise the old one stops first, and the result says why."""
+        if not item.gateway:
+            return
+        existing = replacement.previous
+        replacement.old_slot = existing.slot_of(item.slots) if existing else None
+        replacement.slot = 1 - replacement.old_slot if replacement.old_slot is not None else 0
+        plan.result["slot"] = item.slots[replacement.slot]
+        if not (existing and existing.running and item.state == "started"):
+            return
+        reason = self._no_room_for_both(item, existing)
+        replacement.start_first = not reason
+        plan.result["order"] = "stop-first" if reason else "start-first"
+        if reason:
+            plan.result["order_reason"] = reason
+
+    def _no_room_for_both(self, item: DesiredContainer, existing: Existing) -> str:
+        """Why the host cannot run the old and the new container at once ("" when it can)."""
+        capacity = self._capacity()
+        if capacity is None:
+            return ""
+        memory, cores = capacity
+        planned = sum(other.memory_bytes for other in self.desired if other.state == "started") + item.memory_bytes
+        if planned > memory:
+            return "the host's memory (%s) cannot hold the planned containers (%s) and a second %s at once" % (
+                format_gib(memory),
+                format_gib(planned - item.memory_bytes),
+                item.name,
+            )
+        old_cpus = float(existing.public_spec().get("cpus") or item.cpus)
+        if old_cpus + item.cpus > cores:
+            return "the host's %g cores cannot run the old (%g CPUs) and the new (%g CPUs) %s at once" % (
+                cores,
+                old_cpus,
+                item.cpus,
+                item.name,
+            )
+        return ""
+
+    def _switch_gateway(self, plan: Plan, replacement: Replacement) -> None:
+        """Send new connections to the new slot and drain the old one (bounded), before the old container goes."""
+        if replacement.slot is None or not self.gateway.serves(replacement.name):
+            return  # no gateway in front yet (its first start follows the containers): nothing to switch
+        old_slot = replacement.old_slot if replacement.start_first else None
+        try:
+            plan.result["switch"] = self.gateway.switch(
+                replacement.name, replacement.slot, old_slot, self.drain_timeout
+            )
+        except (GatewayError, OSError) as exc:
+            plan.result["switch"] = {"error": str(exc)}
+
     def _finish(self, plan: Plan, replacement: Replacement) -> None:
-        """Step 6: the new container is proven (or is not to run): the old one goes."""
+        """Step 6: the new container is proven (or is not to run): the gateway switches to it, the old one goes."""
         replacement.settled = True
+        self._switch_gateway(plan, replacement)
         if replacement.previous is None:
             return
         try:
@@ -1000,9 +1116,9 @@ class Deployer:
             if entry.get("state") == "started" and "ready" not in entry and entry["action"] != "removed":
                 if self.check_mode and entry["action"] != "unchanged":
                     continue
-                # scheme://host:port of the ready URL: a kind's ready path may have several segments (/stt/health).
-                base_url = "/".join(entry["endpoints"]["ready"].split("/")[:3])
-                entry.update(self.look(base_url, entry.get("kind")).as_dict())
+                base_url = self._serving_urls.get(entry["name"])
+                if base_url:
+                    entry.update(self.look(base_url, entry.get("kind")).as_dict())
 
 
 def deploy(
@@ -1047,13 +1163,19 @@ def deploy(
     return result
 
 
+def _capacity() -> tuple[int, float]:
+    """Memory (bytes, cgroup limits included) and cores of this host, as host_check judges them."""
+    facts = read_host_facts()
+    return facts.memory_bytes, facts.cores
+
+
 def run_speech_containers(module: Any) -> None:
     """The speech_containers module: validate everything, then converge, then report."""
     params = module.params
     defaults = {key: params.get(key) for key in INHERITED}
     secrets = [s for s in (params.get("api_key"),) if s]
     try:
-        desired = build_desired(params["containers"], defaults)
+        desired = build_desired(params["containers"], defaults, gateway=params["gateway"])
     except SpecError as exc:
         secrets += [str(entry.get(key)) for entry in params["containers"] for key in ("api_key", "http_proxy_creds")]
         module.fail_json(
@@ -1090,6 +1212,8 @@ def run_speech_containers(module: Any) -> None:
             check_mode=module.check_mode,
             probe_running=params["probe"],
             connect=connect if reader is not None else None,
+            capacity=_capacity,
+            drain_timeout=params["drain_timeout"],
         )
     except DeployError as exc:
         module.fail_json(msg=str(exc), **exc.extra)

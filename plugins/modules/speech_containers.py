@@ -239,6 +239,21 @@ options:
     description: Ask every started container for C(/ready) and C(/status) and return the answers.
     type: bool
     default: true
+  gateway:
+    description:
+      - The containers run behind the host's speech gateway (M(speechops.edge.speech_gateway)), which listens on
+        their C(host_port) with TLS and access keys. Each container is published on loopback only, on one of the two
+        slots of its C(host_port) (plus 10000, plus 20000).
+      - An upgrade starts the new container on the other slot beside the serving one; when it serves, the gateway
+        sends new connections to it and drains the old one (sessions in progress finish there, at most
+        O(drain_timeout) seconds), then the old one is removed. When the host's memory or cores cannot hold both at
+        once the old one stops first (RV(containers[].order) says which, RV(containers[].order_reason) why).
+    type: bool
+    default: false
+  drain_timeout:
+    description: Seconds the gateway lets sessions in progress finish on the old container of an upgrade.
+    type: int
+    default: 600
 notes:
   - Credentials for private registries come from the engine user's C(config.json); log in first with M(speechops.edge.registry_login).
   - Leave a C(NAME-speechops-previous) container alone; it is the previous container of an interrupted
@@ -399,6 +414,28 @@ containers:
       type: str
       returned: on failure of a create or replacement
       sample: the previous container was restored and serves again
+    slot:
+      description: The loopback port the new container is published on, behind the gateway (O(gateway=true)).
+      type: int
+      returned: when a container is created or replaced with O(gateway=true)
+      sample: 25000
+    order:
+      description: V(start-first) (the new container started beside the old one) or V(stop-first).
+      type: str
+      returned: when a serving container is replaced with O(gateway=true)
+      sample: start-first
+    order_reason:
+      description: Why the old container had to stop first (the host's memory or cores).
+      type: str
+      returned: when RV(containers[].order=stop-first)
+      sample: the host's 2 cores cannot run the old (2 CPUs) and the new (2 CPUs) stt-en-us at once
+    switch:
+      description:
+        - How the gateway moved the service to the new container - the sessions the old one still had, the seconds
+          they took to finish, whether the drain timeout cut them (C(forced)); or C(error).
+      type: dict
+      returned: when the gateway switched a service
+      sample: {"drained_sessions": 1, "drain_seconds": 3.2, "forced": false}
     drift:
       description:
         - The effective settings (from C(docker inspect)) in which the container differed from the desired ones

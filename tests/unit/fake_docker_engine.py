@@ -97,6 +97,13 @@ class FakeContainer:
     def running(self) -> bool:
         return self.status == "running"
 
+    def host_bindings(self) -> list[tuple[str, int]]:
+        return [
+            (binding.get("HostIp") or "0.0.0.0", int(binding["HostPort"]))
+            for bindings in (self.host_config.get("PortBindings") or {}).values()
+            for binding in bindings
+        ]
+
     def host_ports(self) -> list[int]:
         return [
             int(binding["HostPort"])
@@ -250,7 +257,10 @@ class FakeEngine:
                 "ImageID": container.image_id,
                 "State": container.status,
                 "Labels": dict(container.config.get("Labels") or {}),
-                "Ports": [{"PublicPort": port, "Type": "tcp"} for port in container.host_ports()]
+                "Ports": [
+                    {"IP": address, "PublicPort": port, "PrivatePort": 5000, "Type": "tcp"}
+                    for address, port in container.host_bindings()
+                ]
                 if container.running
                 else [],
             }

@@ -20,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ import pytest
 from ansible_collections.speechops.edge.plugins.module_utils import _gateway
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     AccessKey,
+    GatewaySwitch,
     Service,
     certificate_bundle,
     key_digest,
@@ -110,6 +112,8 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.seen.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+        if self.path.startswith("/slow"):  # a session in progress: a recognition that takes a while
+            time.sleep(float(self.path.partition("=")[2] or 1))
         body = b'{"ok": true}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -122,6 +126,9 @@ class Recorder(http.server.BaseHTTPRequestHandler):
 
 
 class Gateway:
+    seen_new: list[dict[str, Any]]
+    new_backend: Any
+
     def __init__(self, port: int, ca_file: Path, seen: list[dict[str, Any]], admin: Path, master: Path) -> None:
         self.port = port
         self.seen = seen
@@ -169,6 +176,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     handler = type("Handler", (Recorder,), {"seen": seen})
     backend = http.server.ThreadingHTTPServer(("127.0.0.1", port + _gateway.SLOT_OFFSETS[0]), handler)
     threading.Thread(target=backend.serve_forever, daemon=True).start()
+    # The second slot's container (an upgrade's new one): listens only once a test starts it.
+    seen_new: list[dict[str, Any]] = []
+    handler_new = type("Handler", (Recorder,), {"seen": seen_new})
     process = subprocess.Popen(
         [HAPROXY, "-db", "-f", str(directory / "haproxy.cfg"), "-S", str(master)],
         stdout=subprocess.PIPE,
@@ -176,6 +186,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     )
     try:
         gw = Gateway(port, ca_file, seen, admin, master)
+        gw.seen_new = seen_new
+        gw.new_backend = lambda: http.server.ThreadingHTTPServer(
+            ("127.0.0.1", port + _gateway.SLOT_OFFSETS[1]), handler_new
+        )
         poll(lambda: admin.exists() and _up(gw), 10, "haproxy to listen and see slot1 up", interval=0.05)
         yield gw
     finally:
@@ -284,3 +298,49 @@ def test_the_keys_file_holds_digests_and_labels_only() -> None:
         == "%s call-center"
         % subprocess.run(["sha256sum"], input=KEY, capture_output=True, text=True, check=True).stdout.split()[0]
     )
+
+
+def _status(gateway: Gateway, slot: str) -> tuple[str, int]:
+    row = {row["svname"]: row for row in server_stats(gateway.admin)}[slot]
+    return row["status"], int(row["scur"] or 0)
+
+
+def test_an_upgrade_switch_drains_the_session_in_progress_then_sends_everything_to_the_new_slot(
+    gateway: Gateway,
+) -> None:
+    """The switch speech_containers makes: the old slot's session finishes (drained, not cut), new ones go to the new."""
+    new_backend = gateway.new_backend()
+    threading.Thread(target=new_backend.serve_forever, daemon=True).start()
+    try:
+        runtime_command(gateway.admin, "set server stt/slot2 state maint")  # before the upgrade: slot1 serves alone
+        answers: list[int] = []
+        session = threading.Thread(target=lambda: answers.append(gateway.get("/slow?s=1.5", {HEADER: KEY})[0]))
+        session.start()
+        poll(lambda: _status(gateway, "slot1")[1] == 1, 5, "the session on slot1", interval=0.02)
+        result = GatewaySwitch(gateway.admin).switch("stt", 1, 0, drain_timeout=10)
+        session.join(10)
+        assert answers == [200]  # finished on the old container
+        assert result["drained_sessions"] == 1 and result["forced"] is False and result["drain_seconds"] >= 0.5
+        assert _status(gateway, "slot1")[0] == "MAINT" and _status(gateway, "slot2")[0] == "UP"
+        before = len(gateway.seen_new)
+        assert gateway.get("/swagger", {HEADER: KEY})[0] == 200
+        assert len(gateway.seen_new) == before + 1  # the new container answered
+        # A session longer than the drain timeout is cut when the timeout ends.
+        cut: list[Any] = []
+        session = threading.Thread(target=lambda: cut.append(_get_or_error(gateway, "/slow?s=5")))
+        session.start()
+        poll(lambda: _status(gateway, "slot2")[1] == 1, 5, "the session on slot2", interval=0.02)
+        forced = GatewaySwitch(gateway.admin).switch("stt", 0, 1, drain_timeout=0.3)
+        session.join(10)
+        assert forced["forced"] is True and forced["drain_seconds"] < 3
+        assert cut and cut[0] != 200
+    finally:
+        new_backend.shutdown()
+        runtime_command(gateway.admin, "set server stt/slot1 state ready")
+
+
+def _get_or_error(gateway: Gateway, path: str) -> Any:
+    try:
+        return gateway.get(path, {HEADER: KEY})[0]
+    except (OSError, http.client.HTTPException) as exc:
+        return exc

@@ -604,3 +604,97 @@ def test_fast_transcription_is_awaited_on_its_health_path_without_status(engine:
     rerun = converge(engine, [item], probe_running=True)
     assert actions(rerun) == [("ft", "unchanged")] and rerun["containers"][0]["ready"] is True
     assert engine.probes == [("http://127.0.0.1:5000/stt/health", False)]
+
+
+# ---- behind the gateway: slots, start-first, the switch -------------------------------------------------------
+class FakeGateway:
+    """Records what the deploy asks the gateway (in the engine's call log, so the order shows)."""
+
+    def __init__(self, engine: FakeEngine, serves: bool = True) -> None:
+        self.engine = engine
+        self._serves = serves
+
+    def serves(self, backend: str) -> bool:
+        return self._serves
+
+    def switch(self, backend: str, new_slot: int, old_slot: int | None, drain_timeout: float) -> dict[str, Any]:
+        self.engine.calls.append(("gateway.switch", (backend, new_slot, old_slot, drain_timeout)))
+        return {"drained_sessions": 0, "drain_seconds": 0.0, "forced": False}
+
+
+SLOT1, SLOT2 = 15000, 25000  # the slots of host port 5000 (speech_gateway: port + 10000, port + 20000)
+
+
+def gateway_converge(engine: FakeEngine, version: str, capacity: tuple[int, float] | None = None) -> dict[str, Any]:
+    items = build_desired([stt(version, host_port=5000)], DEFAULTS, gateway=True)
+    return converge(engine, items, gateway=FakeGateway(engine), capacity=lambda: capacity, drain_timeout=30)
+
+
+def bindings(engine: FakeEngine) -> dict[str, list[tuple[str, int]]]:
+    return {container.name: container.host_bindings() for container in engine.by_id.values()}
+
+
+def test_gateway_create_takes_the_first_slot_on_loopback(engine: FakeEngine) -> None:
+    result = gateway_converge(engine, OLD)
+    assert result["failures"] == [] and actions(result) == [("stt", "created")]
+    assert bindings(engine) == {"stt": [("127.0.0.1", SLOT1)]}
+    assert result["containers"][0]["slot"] == SLOT1
+    assert ("gateway.switch", ("stt", 0, None, 30)) in engine.calls
+
+
+def test_gateway_upgrade_starts_first_and_switches_before_the_old_container_goes(engine: FakeEngine) -> None:
+    gateway_converge(engine, OLD)
+    engine.revive()
+    engine.calls.clear()
+    old = engine.by_name("stt").id
+    result = gateway_converge(engine, NEW)
+    assert result["failures"] == [] and actions(result) == [("stt", "replaced")]
+    entry = result["containers"][0]
+    assert (entry["order"], entry["slot"]) == ("start-first", SLOT2)
+    assert bindings(engine) == {"stt": [("127.0.0.1", SLOT2)]}
+    calls = [method if method != "gateway.switch" else (method, args) for method, args in engine.calls]
+    assert "stop" not in [call for call in calls if isinstance(call, str)]  # the old one served until the switch
+    switch = calls.index(("gateway.switch", ("stt", 1, 0, 30)))
+    removal = next(
+        i for i, (method, args) in enumerate(engine.calls) if method == "remove_container" and args[0] == old
+    )
+    assert switch < removal
+
+
+def test_gateway_rerun_on_the_second_slot_is_unchanged(engine: FakeEngine) -> None:
+    gateway_converge(engine, OLD)
+    engine.revive()
+    gateway_converge(engine, NEW)
+    engine.revive()
+    assert actions(gateway_converge(engine, NEW)) == [("stt", "unchanged")]
+
+
+def test_gateway_upgrade_that_never_serves_leaves_the_old_one_serving_untouched(engine: FakeEngine) -> None:
+    gateway_converge(engine, OLD)
+    engine.revive()
+    engine.behaviour[engine.registry[desired(stt(NEW))[0].image]].ready = False
+    engine.calls.clear()
+    result = gateway_converge(engine, NEW)
+    assert result["failures"] and result["containers"][0]["rolled_back"] is True
+    assert engine.states() == SERVING_ONLY_STT and bindings(engine) == {"stt": [("127.0.0.1", SLOT1)]}
+    assert "stop" not in [method for method, _args in engine.calls]
+    assert not [call for call in engine.calls if call[0] == "gateway.switch"]
+
+
+@pytest.mark.parametrize(
+    ("capacity", "why"),
+    [
+        ((64 * 2**30, 1.0), "the host's 1 cores cannot run the old"),  # speech-to-text's minimum is 4 CPUs
+        ((6 * 2**30, 64.0), "the host's memory (6.0 GiB) cannot hold the planned containers (4.0 GiB) and a second"),
+    ],
+)
+def test_gateway_upgrade_stops_first_when_the_host_cannot_hold_both(
+    engine: FakeEngine, capacity: tuple[int, float], why: str
+) -> None:
+    gateway_converge(engine, OLD)
+    engine.revive()
+    result = gateway_converge(engine, NEW, capacity=capacity)
+    entry = result["containers"][0]
+    assert result["failures"] == [] and entry["order"] == "stop-first"
+    assert entry["order_reason"].startswith(why)
+    assert "stop" in engine.mutating_calls() and bindings(engine) == {"stt": [("127.0.0.1", SLOT2)]}
