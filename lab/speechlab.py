@@ -209,6 +209,7 @@ class LabDir:
     ca_key = property(lambda self: self.root / "pki" / "ca.key")
     registry_tls = property(lambda self: self.root / "registry")  # registry.crt/.key + htpasswd, mounted
     cloud_tls = property(lambda self: self.root / "labcloud")  # labcloud.crt/.key, mounted
+    gateway_tls = property(lambda self: self.root / "gateway")  # EDGE.crt/.key: each edge host's speech gateway
     ssh_dir = property(lambda self: self.root / "ssh")
     ssh_key = property(lambda self: self.root / "ssh" / "id_ed25519")
     ssh_pub = property(lambda self: self.root / "ssh" / "id_ed25519.pub")
@@ -225,9 +226,18 @@ class LabDir:
     images_json = property(lambda self: self.root / "images.json")
 
     def ensure(self) -> None:
-        for d in (self.root, self.pki, self.registry_tls, self.cloud_tls, self.ssh_dir, self.cache, self.logs):
+        for d in (
+            self.root,
+            self.pki,
+            self.registry_tls,
+            self.cloud_tls,
+            self.gateway_tls,
+            self.ssh_dir,
+            self.cache,
+            self.logs,
+        ):
             d.mkdir(parents=True, exist_ok=True)
-        for d in (self.pki, self.registry_tls, self.cloud_tls, self.ssh_dir):
+        for d in (self.pki, self.registry_tls, self.cloud_tls, self.gateway_tls, self.ssh_dir):
             d.chmod(0o700)
         (self.root / MARKER).touch()
 
@@ -735,6 +745,46 @@ def _leaf_ok(lab: LabDir, crt: Path, ip: str) -> bool:
     )
 
 
+def _issue_leaf(lab: LabDir, name: str, ip: str, directory: Path, names: list[str]) -> bool:
+    """directory/NAME.crt and .key, a server certificate for ip (and names) signed by the lab CA; False: kept."""
+    crt, key = directory / (name + ".crt"), directory / (name + ".key")
+    if _leaf_ok(lab, crt, ip):
+        return False
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="speechlab-pki-") as tmp:
+        csr, ext = Path(tmp) / "req.csr", Path(tmp) / "ext.cnf"
+        ext.write_text(
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n"
+            "subjectAltName=%s\n"
+            "subjectKeyIdentifier=hash\n"
+            "authorityKeyIdentifier=keyid,issuer\n" % ",".join(["IP:%s" % ip, *names])
+        )
+        _openssl(
+            "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", "/O=speechops lab/CN=%s" % ip, "-keyout", str(key), "-out", str(csr),
+        )  # fmt: skip
+        key.chmod(0o600)
+        _openssl(
+            "x509", "-req", "-in", str(csr), "-CA", str(lab.ca_crt), "-CAkey", str(lab.ca_key),
+            "-set_serial", "0x" + secrets.token_hex(16), "-days", "825", "-sha256",
+            "-extfile", str(ext), "-out", str(crt),
+        )  # fmt: skip
+    return True
+
+
+def ensure_gateway_certs(lab: LabDir, hosts: list[Host]) -> list[str]:
+    """The speech gateway's certificate of every edge host: its lab address and name (what clients dial)."""
+    return [
+        host.name
+        for host in hosts
+        if _issue_leaf(
+            lab, host.name, host.ip, lab.gateway_tls, ["DNS:%s" % host.name, "DNS:%s.%s" % (host.name, PREFIX)]
+        )
+    ]
+
+
 def ensure_secrets(lab: LabDir) -> list[str]:
     made: list[str] = []
     os.umask(0o022)
@@ -754,36 +804,15 @@ def ensure_secrets(lab: LabDir) -> list[str]:
         ("registry", REGISTRY_IP, lab.registry_tls),
         ("labcloud", CLOUD_IP, lab.cloud_tls),
     ):
-        crt, key = directory / (name + ".crt"), directory / (name + ".key")
-        if _leaf_ok(lab, crt, ip):
-            continue
-        with tempfile.TemporaryDirectory(prefix="speechlab-pki-") as tmp:
-            csr, ext = Path(tmp) / "req.csr", Path(tmp) / "ext.cnf"
-            ext.write_text(
-                "basicConstraints=critical,CA:FALSE\n"
-                "keyUsage=critical,digitalSignature,keyEncipherment\n"
-                "extendedKeyUsage=serverAuth\n"
-                "subjectAltName=IP:%s,DNS:%s.%s\n"
-                "subjectKeyIdentifier=hash\n"
-                "authorityKeyIdentifier=keyid,issuer\n" % (ip, name, PREFIX)
-            )
-            _openssl(
-                "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                "-subj", "/O=speechops lab/CN=%s" % ip, "-keyout", str(key), "-out", str(csr),
-            )  # fmt: skip
-            key.chmod(0o600)
-            _openssl(
-                "x509", "-req", "-in", str(csr), "-CA", str(lab.ca_crt), "-CAkey", str(lab.ca_key),
-                "-set_serial", "0x" + secrets.token_hex(16), "-days", "825", "-sha256",
-                "-extfile", str(ext), "-out", str(crt),
-            )  # fmt: skip
-        shutil.copy2(lab.ca_crt, directory / "ca.crt")
-        made.append(name + " cert")
+        if _issue_leaf(lab, name, ip, directory, ["DNS:%s.%s" % (name, PREFIX)]):
+            shutil.copy2(lab.ca_crt, directory / "ca.crt")
+            made.append(name + " cert")
     # Passwords and keys: generated once, reused.
     data = json.loads(lab.secrets_json.read_text()) if lab.secrets_json.exists() else {}
-    if not data.get("registry_password") or not data.get("api_key"):
+    if not data.get("registry_password") or not data.get("api_key") or not data.get("gateway_key"):
         data.setdefault("registry_password", secrets.token_urlsafe(24))
         data.setdefault("api_key", secrets.token_hex(16))  # 32 hex characters, like an Azure resource key
+        data.setdefault("gateway_key", secrets.token_hex(16))  # the lab clients' access key of the speech gateway
         write_file(lab.secrets_json, json.dumps(data, indent=2) + "\n", 0o600)
         made.append("passwords")
     htpasswd = lab.registry_tls / "htpasswd"
@@ -1115,6 +1144,9 @@ def write_outputs(lab: LabDir, hosts: list[Host], images: list[LabImage], digest
         for h in members:
             inv += ["        %s:" % h.name, "          ansible_host: %s" % q(h.ip)]
             inv.append("          speechops_lab_container: %s" % q(h.container))
+            # The host's speech gateway certificate and key, on the controller (lab CA; names: address, name).
+            inv.append("          speechops_lab_gateway_cert_file: %s" % q(str(lab.gateway_tls / (h.name + ".crt"))))
+            inv.append("          speechops_lab_gateway_key_file: %s" % q(str(lab.gateway_tls / (h.name + ".key"))))
     write_file(lab.inventory, "\n".join(inv) + "\n", 0o644)
 
     public = {
@@ -1125,7 +1157,11 @@ def write_outputs(lab: LabDir, hosts: list[Host], images: list[LabImage], digest
         "speechops_lab_host_ca_file": "/usr/local/share/speechops-lab/ca.crt",
         "speechops_lab_registry_username": REGISTRY_USER,
     }
-    private = {"speechops_lab_registry_password": sec["registry_password"], "speechops_lab_api_key": sec["api_key"]}
+    private = {
+        "speechops_lab_registry_password": sec["registry_password"],
+        "speechops_lab_api_key": sec["api_key"],
+        "speechops_lab_gateway_key": sec["gateway_key"],
+    }
     header = "# Generated by lab/speechlab.py up: do not edit.\n"
     write_file(lab.group_vars / "lab.yml", header + "".join("%s: %s\n" % (k, q(v)) for k, v in public.items()))
     write_file(
@@ -1146,6 +1182,7 @@ def write_outputs(lab: LabDir, hosts: list[Host], images: list[LabImage], digest
         "labcloud_url": CLOUD_URL,
         "labcloud_container": CLOUD_CONTAINER,
         "api_key": sec["api_key"],
+        "gateway_key": sec["gateway_key"],
         "ca_file": str(lab.ca_crt),
         "host_ca_file": "/usr/local/share/speechops-lab/ca.crt",
         "ssh_private_key_file": str(lab.ssh_key),
@@ -1201,6 +1238,9 @@ def cmd_up(args: argparse.Namespace) -> int:
                 note.append(fleet.result())
                 note.append("(ready %.1f s after start)" % (time.monotonic() - t_fleet))
         with phases.phase("outputs") as note:
+            issued = ensure_gateway_certs(lab, hosts)
+            if issued:
+                note.append("gateway certs for %s;" % ", ".join(issued))
             write_outputs(lab, hosts, images, digests)
             note.append(str(lab.root))
     total = phases.total()

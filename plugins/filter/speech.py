@@ -17,7 +17,9 @@ The documentation of each filter is in the YAML file of the same name next to th
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -494,6 +496,40 @@ def _docker_run(desired: Any, memory: str | None) -> str:
     return " \\\n    ".join(shlex.join(line) for line in lines if line)
 
 
+MINIMUM_KEY_LENGTH = 32  # an Azure Speech key is 32 hex digits; the gateway stores an unsalted SHA-256 of each key
+
+
+def speech_access_keys(keys: Any) -> list[dict[str, str]]:
+    """The gateway's keys as the hosts store them: each {label, key} becomes {label, sha256}; a key never leaves.
+
+    Every problem is named by the entry's index and label, never by the key.
+    """
+    problems = []
+    result = []
+    for index, entry in enumerate(_as_list(keys, "speech_gateway_keys")):
+        where = "speech_gateway_keys[%d]" % index
+        if not isinstance(entry, Mapping):
+            problems.append("%s: must be a dictionary {label: NAME, key: KEY}" % where)
+            continue
+        label, key = entry.get("label"), entry.get("key")
+        if not isinstance(label, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", label):
+            problems.append("%s.label: %r is not a label of letters, digits, '_', '.', '-'" % (where, label))
+            continue
+        where = "speech_gateway_keys[%d] (%s)" % (index, label)
+        if not isinstance(key, str) or not key:
+            problems.append("%s.key: missing: give the client's key (from a vault)" % where)
+        elif len(key) < MINIMUM_KEY_LENGTH or not re.match(r"^[!-~]+$", key):
+            problems.append(
+                "%s.key: ******** is too weak: give at least %d printable characters without spaces, for example "
+                "the output of openssl rand -hex 16" % (where, MINIMUM_KEY_LENGTH)
+            )
+        else:
+            result.append({"label": label, "sha256": hashlib.sha256(key.encode("utf-8")).hexdigest()})
+    if problems:
+        raise AnsibleFilterError("invalid gateway keys: " + "; ".join(problems))
+    return result
+
+
 class FilterModule:
     """speechops.edge speech container filters."""
 
@@ -502,4 +538,5 @@ class FilterModule:
             "speech_plan": speech_plan,
             "speech_select": speech_select,
             "speech_record": speech_record,
+            "speech_access_keys": speech_access_keys,
         }

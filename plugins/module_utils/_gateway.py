@@ -373,9 +373,29 @@ class HaproxyService:
             self._checked(["systemctl", "enable", "haproxy"])
             self._checked(["systemctl", "restart", "haproxy"])
         else:
-            self._run(["service", "haproxy", "stop"])
+            self.stop()
             self._checked(["service", "haproxy", "start"])
         self._wait(lambda: self.table() is not None and bool(self.table().workers), "haproxy to start")
+
+    def stop(self) -> None:
+        """Stop haproxy. Without systemd by the PIDs of its pidfile: Debian's init script finds a process by its
+        executable, which a container without CAP_SYS_PTRACE cannot read for haproxy's own user."""
+        if self.systemd:
+            self._run(["systemctl", "disable", "--now", "haproxy"])
+            return
+        try:
+            with open(PID_FILE, encoding="ascii") as handle:
+                pids = [int(word) for word in handle.read().split() if word.isdigit()]
+        except FileNotFoundError:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self._wait(lambda: not any(_alive(pid) for pid in pids), "haproxy to stop")
+        if os.path.exists(PID_FILE):
+            os.unlink(PID_FILE)
 
     def reload(self) -> None:
         """Seamless reload (master-worker: the old worker keeps its connections); fails when the new config fails."""
@@ -411,6 +431,16 @@ class HaproxyService:
                 raise GatewayError("waited %d s for %s" % (timeout, what))
             self._sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # ---- the files as a set ------------------------------------------------------------------------------------------
@@ -553,3 +583,29 @@ class GatewaySwitch:
             delay = min(delay * 2, 1.0)
         self._set(backend, old, "state maint")
         return {"drained_sessions": initial, "drain_seconds": round(self._clock() - begin, 2), "forced": forced}
+
+    def sync_slots(self, services: list[Service]) -> list[str]:
+        """After a start or reload (every server taken as up): a slot nothing listens on goes to maintenance, a slot
+        in maintenance that a container listens on serves again. Returns what changed, as BACKEND/SLOT STATE."""
+        changes = []
+        for service in services:
+            stats = self._stats(service.name) or {}
+            for name, port in zip(SLOT_NAMES, service.slots, strict=True):
+                status = (stats.get(name) or {}).get("status", "")
+                listening = _listening(port)
+                if not listening and status != "MAINT":
+                    self._set(service.name, name, "state maint")
+                    changes.append("%s/%s maint" % (service.name, name))
+                elif listening and status == "MAINT":
+                    self._set(service.name, name, "state ready")
+                    changes.append("%s/%s ready" % (service.name, name))
+        return changes
+
+
+def _listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:port (a container published on that slot)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

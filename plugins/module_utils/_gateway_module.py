@@ -18,6 +18,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     AccessKey,
     GatewayError,
     GatewayFiles,
+    GatewaySwitch,
     HaproxyService,
     Service,
     certificate_bundle,
@@ -82,6 +83,8 @@ def run_speech_gateway(module: Any) -> None:
     if problems:
         module.fail_json(msg="invalid gateway (nothing was changed): " + "; ".join(problems))
     if not haproxy_installed():
+        if module.check_mode:  # the role installs it right before the gateway is configured
+            module.exit_json(changed=True, action="start", files=sorted(MODES), certificate=None, **result)
         module.fail_json(
             msg="haproxy is not installed on this host: install the distribution's package (apt install haproxy)"
         )
@@ -158,6 +161,10 @@ def run_speech_gateway(module: Any) -> None:
             except (GatewayError, OSError) as again:
                 message += " (reloading them failed too: %s)" % again
             module.fail_json(msg=message, **result)
+    if not module.check_mode:
+        # A new worker takes every slot as up: empty slots go to maintenance, so no request meets a closed port.
+        result["slots"] = GatewaySwitch().sync_slots(services)
+        result["changed"] = result["changed"] or bool(result["slots"])
     result["certificate"] = certificate_facts(CERTIFICATE_PATH) if not module.check_mode else None
     module.exit_json(**result)
 
@@ -171,11 +178,7 @@ def _absent(module: Any, result: dict[str, Any]) -> None:
     present += [DEFAULTS_PATH] if defaults is not None and defaults.startswith(MANAGED_MARK) else []
     result.update(changed=bool(present), files=present, action="remove" if present else "none")
     if present and not module.check_mode:
-        service = HaproxyService(run_process)
-        if service.systemd:
-            run_process(["systemctl", "disable", "--now", "haproxy"])
-        else:
-            run_process(["service", "haproxy", "stop"])
+        HaproxyService(run_process).stop()
         for path in present:
             os.unlink(path)
     module.exit_json(**result)

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import socket
+import ssl
 import struct
 import threading
 import urllib.error
@@ -45,6 +46,35 @@ WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 WS_NORMAL_CLOSURE = 1000
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+KEY_HEADER = "Ocp-Apim-Subscription-Key"  # what the Speech SDKs send with SpeechConfig(host=..., subscription=KEY)
+
+
+@dataclass
+class Transport:
+    """How the probe reaches containers behind the speech gateway: TLS with this context, this access key."""
+
+    context: ssl.SSLContext | None = None
+    key: str | None = None
+
+    def opener(self) -> Any:
+        if self.context is None:
+            return _NO_PROXY
+        return urllib.request.build_opener(
+            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=self.context)
+        )
+
+    def headers(self) -> dict[str, str]:
+        return {KEY_HEADER: self.key} if self.key else {}
+
+
+# The probe of one module run: set once by the module (speech_probe's tls, ca_cert and access_key options).
+TRANSPORT = Transport()
+
+
+def use_transport(ca_cert: str | None, key: str | None, tls: bool) -> None:
+    """https:// and wss:// verified against ca_cert (PEM; the system's CAs when None), the key sent with every request."""
+    TRANSPORT.context = ssl.create_default_context(cadata=ca_cert or None) if tls else None
+    TRANSPORT.key = key or None
 
 
 @dataclass
@@ -76,10 +106,13 @@ def http_request(
 ) -> tuple[int, bytes, dict[str, str]]:
     """(status, body, headers); HTTP error statuses are returned, not raised. Never uses a proxy."""
     request = urllib.request.Request(
-        url, data=data, headers=headers or {}, method="POST" if data is not None else "GET"
+        url,
+        data=data,
+        headers=dict(TRANSPORT.headers(), **(headers or {})),
+        method="POST" if data is not None else "GET",
     )
     try:
-        with _NO_PROXY.open(request, timeout=timeout) as response:
+        with TRANSPORT.opener().open(request, timeout=timeout) as response:
             return response.status, response.read(), dict(response.headers)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read(), dict(exc.headers or {})
@@ -244,10 +277,13 @@ class WebSocket:
             "Connection: Upgrade",
             "Sec-WebSocket-Key: %s" % key,
             "Sec-WebSocket-Version: 13",
-        ] + ["%s: %s" % pair for pair in headers]
+        ] + ["%s: %s" % pair for pair in [*TRANSPORT.headers().items(), *headers]]
+        secure = parsed.scheme == "wss"
         try:
-            sock = socket.create_connection((host, parsed.port or 80), timeout=timeout)
-        except OSError as exc:
+            sock = socket.create_connection((host, parsed.port or (443 if secure else 80)), timeout=timeout)
+            if secure:
+                sock = (TRANSPORT.context or ssl.create_default_context()).wrap_socket(sock, server_hostname=host)
+        except OSError as exc:  # ssl.SSLError is one: a certificate the client does not trust says so here
             raise HandshakeError("no answer on %s: %s" % (url, _reason(exc))) from exc
         try:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))

@@ -59,6 +59,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._speech_probe impor
     parse_wav,
     probe,
     synthesize,
+    use_transport,
     usp_binary,
     usp_text,
     wav_summary,
@@ -827,7 +828,8 @@ def resolve_target(index: int, container: dict[str, Any], params: dict[str, Any]
     return Target(
         name=container["name"],
         kind=kind,
-        base_url="http://%s:%d" % ("[%s]" % host if ":" in host else host, int(container["port"])),
+        base_url="%s://%s:%d"
+        % ("https" if params.get("tls") else "http", "[%s]" % host if ":" in host else host, int(container["port"])),
         checks=container.get("checks") or params["checks"],
         locale=locale,
         voice=container.get("voice"),
@@ -844,6 +846,8 @@ def resolve_target(index: int, container: dict[str, Any], params: dict[str, Any]
 def run_speech_probe(module: Any) -> None:
     params = dict(module.params)
     params["check_mode"] = module.check_mode
+    # Behind the speech gateway: TLS verified against ca_cert, the access key with every request.
+    use_transport(params.get("ca_cert"), params.get("access_key"), bool(params.get("tls")))
     audio_cache: dict[str, bytes] = {}
     try:
         targets = [

@@ -159,6 +159,14 @@ services:
   type: list
   elements: dict
   sample: [{"name": "stt-en-us", "port": 5000, "slots": [15000, 25000], "ready_path": "/ready"}]
+slots:
+  description:
+    - Slots put in maintenance (nothing listens there) or back into service (a container listens there) after a
+      start or reload, as C(BACKEND/SLOT STATE).
+  returned: when O(state=present), not in check mode
+  type: list
+  elements: str
+  sample: ["stt-en-us/slot2 maint"]
 keys:
   description: The labels of the accepted keys.
   returned: when O(state=present)
@@ -195,6 +203,7 @@ def main() -> None:
                 type="list",
                 elements="dict",
                 default=[],
+                no_log=False,  # labels and SHA-256 digests of random keys, never the keys
                 options=dict(label=dict(type="str", required=True), sha256=dict(type="str", required=True)),
             ),
             require_key=dict(type="bool", default=True),

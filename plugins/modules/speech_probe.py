@@ -209,6 +209,20 @@ options:
     description: Seconds one request (synthesis, or the whole recognition session) may take.
     type: float
     default: 30
+  tls:
+    description:
+      - Talk C(https://) and C(wss://), as clients of the speech gateway (M(speechops.edge.speech_gateway)) do;
+        the certificate is verified against O(ca_cert) (or the system's CAs) and its names against O(host).
+    type: bool
+    default: false
+  ca_cert:
+    description: PEM text of the CA that signed the gateway's certificate (with O(tls=true)).
+    type: str
+  access_key:
+    description:
+      - An access key of the speech gateway, sent as C(Ocp-Apim-Subscription-Key) with every request, as the
+        Speech SDKs send it. Never shown in any output.
+    type: str
   fail_on_error:
     description:
       - Fail the task when any container does not serve, with one message naming each and why.
@@ -496,6 +510,9 @@ def main() -> None:
             audio_dir=dict(type="path"),
             wait_timeout=dict(type="float", default=0),
             timeout=dict(type="float", default=30),
+            tls=dict(type="bool", default=False),
+            ca_cert=dict(type="str"),
+            access_key=dict(type="str", no_log=True),
             fail_on_error=dict(type="bool", default=True),
         ),
         supports_check_mode=True,

@@ -41,5 +41,11 @@ fi
 #    roles that change /etc/docker/daemon.json (log: /var/log/docker.log).
 service docker start >/dev/null || log "dockerd did not start: see /var/log/docker.log"
 
-# 5. sshd in the foreground keeps the host alive.
+# 5. Services enabled at boot, as systemd starts them on a real host: HAProxy (the speech gateway), when installed.
+if [ -x /etc/init.d/haproxy ] && [ -f /etc/haproxy/haproxy.cfg ]; then
+    rm -f /run/haproxy.pid
+    service haproxy start >/dev/null || log "haproxy did not start: haproxy -c -f /etc/haproxy/haproxy.cfg says why"
+fi
+
+# 6. sshd in the foreground keeps the host alive.
 exec /usr/sbin/sshd -D -e
