@@ -68,8 +68,10 @@ def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, pr
         "ssml_voice": _ssml_voice(labels.get(LABEL_PREFIX + "locale"), labels.get(LABEL_PREFIX + "voice")),
     }
     if with_probe and entry["running"] and host_port:
-        # A wildcard bind is asked on IPv4 loopback: Docker lists 0.0.0.0 and :: for one publish on every address.
-        base_url = probe_base_url("0.0.0.0" if bind in ("0.0.0.0", "::", "") else bind, host_port)
+        # Asked where it is published (behind the gateway: its loopback slot, not the gateway's port). A wildcard
+        # bind is asked on IPv4 loopback: Docker lists 0.0.0.0 and :: for one publish on every address.
+        published = int(ports[0]["PublicPort"]) if ports else host_port
+        base_url = probe_base_url("0.0.0.0" if bind in ("0.0.0.0", "::", "") else bind, published)
         entry.update(probe(base_url, probe_timeout, **kind_probe_options(entry["kind"])).as_dict())
     return entry
 

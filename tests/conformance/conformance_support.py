@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import urllib.request
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,9 @@ class TargetNotDeployed(Exception):
     """The environment says this kind is not deployed: the check is reported as skipped, with the reason."""
 
 
+KEY_HEADER = "Ocp-Apim-Subscription-Key"  # what SpeechConfig(host=..., subscription=KEY) sends
+
+
 @dataclass(frozen=True)
 class Target:
     kind: str
@@ -71,6 +75,10 @@ class Target:
     port: int
     locale: str
     voice: str
+    # Behind speechops.edge's speech gateway: wss:// and https:// (the CA from SSL_CERT_FILE / NODE_EXTRA_CA_CERTS)
+    # and an access key, which the SDKs send as Ocp-Apim-Subscription-Key.
+    tls: bool = False
+    key: str = ""
 
     @property
     def authority(self) -> str:
@@ -79,12 +87,30 @@ class Target:
     @property
     def ws_host(self) -> str:
         """Speech-to-text: `SpeechConfig(host="ws://HOST:PORT")` (speech-container-howto.md, Host URLs)."""
-        return "ws://" + self.authority
+        return ("wss://" if self.tls else "ws://") + self.authority
 
     @property
     def http_host(self) -> str:
         """Text-to-speech and language detection: `host="http://HOST:PORT"` (same table)."""
-        return "http://" + self.authority
+        return ("https://" if self.tls else "http://") + self.authority
+
+    @property
+    def sdk_arguments(self) -> dict[str, str]:
+        """SpeechConfig's keyword for the key: `SpeechConfig(host=..., subscription=KEY)`."""
+        return {"subscription": self.key} if self.key else {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The key as a REST client sends it (rest-text-to-speech.md: Ocp-Apim-Subscription-Key)."""
+        return {KEY_HEADER: self.key} if self.key else {}
+
+    def open(self, request: urllib.request.Request | str, timeout: float) -> Any:
+        """urllib without proxies; TLS verified against the default store (SSL_CERT_FILE names the lab CA)."""
+        if isinstance(request, str):
+            request = urllib.request.Request(request)
+        for name, value in self.headers.items():
+            request.add_header(name, value)
+        return urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=timeout)
 
 
 def not_deployed() -> set[str]:
@@ -132,6 +158,8 @@ def target(kind: str) -> Target:
         port=int(entry["port"]),
         locale=str(entry.get("locale") or "en-US"),
         voice=str(entry.get("voice") or ""),
+        tls=bool(entry.get("tls")),
+        key=str(entry.get("key") or ""),
     )
 
 

@@ -63,8 +63,12 @@ function target(kind) {
     // speech-container-howto.md "Host URLs": ws:// for speech to text, http:// for text to speech and language
     // identification; articles/ai-services/speech-service/includes/containers-speech-config-ws.md (JavaScript pivot)
     // passes the host to SpeechConfig.fromHost, which takes a URL (src/sdk/SpeechConfig.ts).
-    get wsHost() { return new URL(`ws://${this.host}:${this.port}`); },
-    get httpHost() { return new URL(`http://${this.host}:${this.port}`); },
+    // Behind speechops.edge's speech gateway: wss:// and https:// (NODE_EXTRA_CA_CERTS trusts the lab CA) and an
+    // access key, which fromHost(url, key) sends as Ocp-Apim-Subscription-Key (header and query).
+    tls: Boolean(entry.tls),
+    key: entry.key || undefined,
+    get wsHost() { return new URL(`${this.tls ? "wss" : "ws"}://${this.host}:${this.port}`); },
+    get httpHost() { return new URL(`${this.tls ? "https" : "http"}://${this.host}:${this.port}`); },
   };
 }
 
@@ -160,7 +164,7 @@ function describe(result) {
 
 function sttConfig(t) {
   // articles/ai-services/speech-service/includes/containers-speech-config-ws.md: SpeechConfig.fromHost(ws://...).
-  const config = sdk.SpeechConfig.fromHost(t.wsHost);
+  const config = sdk.SpeechConfig.fromHost(t.wsHost, t.key);
   config.speechRecognitionLanguage = t.locale;
   return config;
 }
@@ -200,7 +204,7 @@ function ssmlFor(voice, text = "This is the text that is spoken.") {
 
 function synthesize(t, { ssml, text }) {
   // articles/ai-services/speech-service/includes/containers-speech-config-http.md: SpeechConfig.fromHost(http://...).
-  const config = sdk.SpeechConfig.fromHost(t.httpHost);
+  const config = sdk.SpeechConfig.fromHost(t.httpHost, t.key);
   config.speechSynthesisVoiceName = t.voice;
   config.speechSynthesisOutputFormat = sdk.SpeechSynthesisOutputFormat.Riff16Khz16BitMonoPcm;
   // audioConfig null: keep the audio in the result instead of playing it (get-started-text-to-speech.md).
@@ -316,7 +320,7 @@ for (const expected of CANDIDATES) {
   check(`js language-detection auto-detect ${expected}`, "language-detection", async (t) => {
     const audio = expected === "de-DE" ? germanWav() : librivox("sense_and_sensibility_01_austen_64kb-0870");
     const recognizer = sdk.SpeechRecognizer.FromConfig(
-      sdk.SpeechConfig.fromHost(t.httpHost),
+      sdk.SpeechConfig.fromHost(t.httpHost, t.key),
       sdk.AutoDetectSourceLanguageConfig.fromLanguages(CANDIDATES),
       sdk.AudioConfig.fromWavFileInput(audio),
     );
