@@ -491,6 +491,15 @@ def _same_file(path: str, content: str, mode: int) -> bool:
     return (stat.st_mode & 0o7777) == mode and stat.st_uid == 0 and read_text(path) == content
 
 
+def gateway_ports(config_path: str = CONFIG_PATH) -> set[int]:
+    """The ports this collection's gateway listens on (its configuration's bind lines; none when it is not ours)."""
+    text = read_text(config_path) if os.access(config_path, os.R_OK) else None
+    if not text or not text.startswith(MANAGED_MARK):
+        return set()
+    found = re.findall(r"^\s*bind \S*:(\d+) ", text, re.MULTILINE)
+    return {int(port) for port in found}
+
+
 def haproxy_installed() -> bool:
     return shutil.which("haproxy") is not None
 

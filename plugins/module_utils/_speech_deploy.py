@@ -67,7 +67,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewayError, GatewaySwitch
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewayError, GatewaySwitch, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._host_facts import read_host_facts
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
@@ -401,9 +401,14 @@ def _removed_by_run(desired: list[DesiredContainer], state: HostState, prune: bo
 
 
 def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prune: bool = False) -> list[str]:
-    """Problems only the host can reveal: foreign containers with our names, ports already taken."""
+    """Problems only the host can reveal: foreign containers with our names, ports already taken.
+
+    A port held by this collection's gateway is not taken for a container that leaves the gateway: the speech role
+    takes the gateway away before such a converge.
+    """
     problems = []
     freed = _removed_by_run(desired, state, prune)
+    gateway = gateway_ports() if any(not item.gateway for item in desired) else set()
     for index, item in enumerate(desired):
         where = "containers[%d] (%s)" % (index, item.name)
         existing = state.by_name.get(item.name)
@@ -423,7 +428,7 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prun
                     "%s.host_port: %d is published by container %s: choose a free host port"
                     % (where, port, ", ".join(holders))
                 )
-            elif not _port_holders(state, port) and _port_taken_by_process(address, port):
+            elif not _port_holders(state, port) and port not in gateway and _port_taken_by_process(address, port):
                 problems.append(
                     "%s.host_port: %d is in use by a process on the host (%s:%d): choose a free host port"
                     % (where, port, address, port)

@@ -21,6 +21,13 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_error,
     require_docker_sdk,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
+    CERTIFICATE_PATH,
+    GatewayError,
+    certificate_facts,
+    gateway_ports,
+    server_stats,
+)
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import kind_probe_options, probe
 
 
@@ -94,4 +101,39 @@ def run_speech_container_info(module: Any) -> None:
             containers.append(describe_container(client, item, params["probe"], params["probe_timeout"]))
         except DockerException:
             continue  # removed between the list and the inspect
-    module.exit_json(changed=False, containers=containers)
+    gateway = gateway_facts()
+    if gateway is not None:
+        attach_gateway(containers, gateway.pop("servers"))
+    module.exit_json(changed=False, containers=containers, gateway=gateway)
+
+
+def gateway_facts() -> dict[str, Any] | None:
+    """The host's speech gateway, when this collection's runs: its ports, certificate and servers (None: none)."""
+    ports = gateway_ports()
+    if not ports:
+        return None
+    try:
+        servers = server_stats()
+    except (OSError, GatewayError) as exc:
+        return {"ports": sorted(ports), "running": False, "error": str(exc), "servers": [],
+                "certificate": certificate_facts(CERTIFICATE_PATH)}  # fmt: skip
+    return {
+        "ports": sorted(ports),
+        "running": True,
+        "servers": servers,
+        "certificate": certificate_facts(CERTIFICATE_PATH),
+    }
+
+
+def attach_gateway(containers: list[dict[str, Any]], servers: list[dict[str, str]]) -> None:
+    """Each container behind the gateway: the slot that sends it traffic, its state there and its sessions now."""
+    by_address = {(row.get("pxname"), row.get("addr")): row for row in servers}
+    for entry in containers:
+        for port in entry["ports"]:
+            row = by_address.get((entry["name"], "127.0.0.1:%d" % port["host_port"]))
+            if row:
+                entry["gateway"] = {
+                    "slot": row["svname"],
+                    "status": row.get("status"),
+                    "sessions": int(row.get("scur") or 0),
+                }

@@ -55,6 +55,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+gateway:
+  description:
+    - The host's speech gateway (M(speechops.edge.speech_gateway)) - its ports, whether it answers, its
+      certificate (subject, names, C(not_after)); null when the host has none.
+  returned: always
+  type: dict
+  sample: {"ports": [5000, 5001], "running": true,
+           "certificate": {"subject": "commonName=172.30.57.11", "names": ["172.30.57.11", "edge1"],
+                           "not_after": "Mar  7 11:23:00 2029 GMT"}}
 containers:
   description: The managed speech containers.
   returned: always
@@ -96,6 +105,13 @@ containers:
         - Null for kinds without a voice, and for voices the table does not know.
       type: str
       sample: en-US-AriaNeural
+    gateway:
+      description:
+        - Behind the speech gateway - the slot that sends this container traffic, its state there (C(UP), C(DRAIN),
+          C(MAINT), C(DOWN)) and its sessions now.
+      type: dict
+      returned: when the container is behind this host's speech gateway
+      sample: {"slot": "slot2", "status": "UP", "sessions": 3}
     image:
       description: Image reference.
       type: str

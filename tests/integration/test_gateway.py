@@ -153,3 +153,12 @@ def test_gateway_deploy_rerun_refusals_and_a_gapless_upgrade(gateway_fleet: Flee
     assert fleet.containers("edge1")["stt-en-us"]["version"] == "5.0.0"
     assert outcome["failed"] == 0 and outcome["ok"] > 50, outcome
     assert outcome["gap"] < 1.0, outcome  # the benchmark measures it precisely (benchmarks/bench_gateway.py)
+
+    # Turned off again: the role takes the gateway away and the containers get their ports back (plain HTTP).
+    off = fleet.playbook("deploy")
+    off.assert_ok()
+    stt = fleet.containers("edge1")["stt-en-us"]
+    addresses = {port["host_ip"] for port in stt["ports"]}
+    assert "0.0.0.0" in addresses and "127.0.0.1" not in addresses and stt["host_port"] == 5000
+    with urllib.request.urlopen("http://%s:5000/ready" % edge1["ip"], timeout=10) as response:
+        assert response.status == 200

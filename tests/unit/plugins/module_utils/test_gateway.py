@@ -338,6 +338,7 @@ def test_an_upgrade_switch_drains_the_session_in_progress_then_sends_everything_
         assert cut and cut[0] != 200
     finally:
         new_backend.shutdown()
+        new_backend.server_close()  # nothing listens on the second slot any more
         runtime_command(gateway.admin, "set server stt/slot1 state ready")
 
 
@@ -346,3 +347,37 @@ def _get_or_error(gateway: Gateway, path: str) -> Any:
         return gateway.get(path, {HEADER: KEY})[0]
     except (OSError, http.client.HTTPException) as exc:
         return exc
+
+
+def test_sync_slots_puts_the_empty_slot_in_maintenance_once(gateway: Gateway) -> None:
+    """After a start or reload HAProxy takes every server as up; a slot nothing listens on must not get requests."""
+    runtime_command(gateway.admin, "set server stt/slot2 state ready")
+    switch = GatewaySwitch(gateway.admin)
+    service = Service("stt", gateway.port, "/ready", ())
+    assert switch.sync_slots([service]) == ["stt/slot2 maint"]
+    assert _status(gateway, "slot2")[0] == "MAINT" and _status(gateway, "slot1")[0] == "UP"
+    assert switch.sync_slots([service]) == []
+
+
+def test_gateway_ports_are_read_from_our_configuration_only(tmp_path: Path) -> None:
+    ours = tmp_path / "haproxy.cfg"
+    config = render_config(
+        [Service("stt", 5000, "/ready", ()), Service("tts", 5001, "/ready", ())],
+        bind_address="0.0.0.0",
+        require_key=True,
+        tunnel_timeout=600,
+        hard_stop_after=900,
+    )
+    ours.write_text(config)
+    assert _gateway.gateway_ports(str(ours)) == {5000, 5001}
+    (tmp_path / "debian.cfg").write_text("global\n    daemon\nfrontend web\n    bind :80 \n")
+    assert _gateway.gateway_ports(str(tmp_path / "debian.cfg")) == set()
+
+
+def test_container_info_names_the_slot_state_and_sessions_of_each_container(gateway: Gateway) -> None:
+    """speech_container_info joins HAProxy's own server table (show stat) to the containers by their slot port."""
+    from ansible_collections.speechops.edge.plugins.module_utils._speech_info import attach_gateway
+
+    containers = [{"name": "stt", "ports": [{"host_ip": "127.0.0.1", "host_port": gateway.port + 10000}]}]
+    attach_gateway(containers, server_stats(gateway.admin))
+    assert containers[0]["gateway"] == {"slot": "slot1", "status": "UP", "sessions": 0}
