@@ -17,7 +17,6 @@ The documentation of each filter is in the YAML file of the same name next to th
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 import re
 import shlex
@@ -41,11 +40,13 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     host_path_problem,
     validate_entry,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import key_digest
 from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED
 from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     DECLARATION_KEYS,
     HOST_CHECK_KEYS,
     MODULE_ENTRY_KEYS,
+    NAME_RE,
     OPTIONS,
     REACHABILITY_KEYS,
     SECRET_KEYS,
@@ -512,7 +513,7 @@ def speech_access_keys(keys: Any) -> list[dict[str, str]]:
             problems.append("%s: must be a dictionary {label: NAME, key: KEY}" % where)
             continue
         label, key = entry.get("label"), entry.get("key")
-        if not isinstance(label, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", label):
+        if not isinstance(label, str) or not NAME_RE.match(label):
             problems.append("%s.label: %r is not a label of letters, digits, '_', '.', '-'" % (where, label))
             continue
         where = "speech_gateway_keys[%d] (%s)" % (index, label)
@@ -524,7 +525,7 @@ def speech_access_keys(keys: Any) -> list[dict[str, str]]:
                 "the output of openssl rand -hex 16" % (where, MINIMUM_KEY_LENGTH)
             )
         else:
-            result.append({"label": label, "sha256": hashlib.sha256(key.encode("utf-8")).hexdigest()})
+            result.append({"label": label, "sha256": key_digest(key)})
     if problems:
         raise AnsibleFilterError("invalid gateway keys: " + "; ".join(problems))
     return result

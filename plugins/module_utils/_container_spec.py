@@ -53,6 +53,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     CONTROL_CHARACTER_RE,
     MODULE_ENTRY_KEYS,
     MODULE_OPTIONS,
+    NAME_RE,
     OPTIONS,
     default_of,
     entry_place,
@@ -76,7 +77,6 @@ DEFAULT_MODELS_ROOT = "/var/lib/speechops/models"
 DEFAULT_OUTPUT_ROOT = "/var/lib/speechops/output"
 DEFAULT_LICENSE_ROOT = "/var/lib/speechops/license"
 
-NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 # A model id as Microsoft issues them: a GUID (8-4-4-4-12 hex digits). speech-container-cstt.md (azure-ai-docs,
 # articles/ai-services/speech-service) lists base models as "Id: a3d8aab9-6f36-44cd-9904-b37389ce2bfa" and asks
 # for one of them (or a custom model's id, the same form) as ModelId.

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
+from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE
 
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 KEYS_PATH = "/etc/haproxy/speechops-keys.map"
@@ -55,7 +56,6 @@ TLS_CIPHERS = (
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
 TLS_CIPHERSUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PATH_RE = re.compile(r"^/[A-Za-z0-9._~/-]*$")
 
@@ -101,7 +101,7 @@ def services_problems(services: Iterable[Service]) -> list[str]:
     used: dict[int, str] = {}
     for service in services:
         where = "services[%s]" % service.name
-        if not _NAME_RE.match(service.name):
+        if not NAME_RE.match(service.name):
             problems.append("%s.name: %r is not a name of letters, digits, '_', '.', '-'" % (where, service.name))
         if service.name in seen_names:
             problems.append("%s.name: %r is given twice: one entry per service" % (where, service.name))
@@ -131,7 +131,7 @@ def keys_problems(keys: Iterable[AccessKey]) -> list[str]:
     digests: set[str] = set()
     for index, key in enumerate(keys):
         where = "access_keys[%d]" % index
-        if not _NAME_RE.match(key.label):
+        if not NAME_RE.match(key.label):
             problems.append("%s.label: %r is not a label of letters, digits, '_', '.', '-'" % (where, key.label))
         if not _SHA256_RE.match(key.sha256):
             problems.append(
@@ -375,7 +375,11 @@ class HaproxyService:
         else:
             self.stop()
             self._checked(["service", "haproxy", "start"])
-        self._wait(lambda: self.table() is not None and bool(self.table().workers), "haproxy to start")
+        self._wait(self._has_workers, "haproxy to start")
+
+    def _has_workers(self) -> bool:
+        table = self.table()
+        return table is not None and bool(table.workers)
 
     def stop(self) -> None:
         """Stop haproxy. Without systemd by the PIDs of its pidfile: Debian's init script finds a process by its

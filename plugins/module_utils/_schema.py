@@ -38,6 +38,10 @@ TYPE_NAMES = {
 }
 
 
+# A container's name (what the "name" option accepts), also the gateway's service names and key labels.
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
 def _kinds(predicate: Any) -> tuple[str, ...]:
     return tuple(name for name, kind in KINDS.items() if predicate(kind))
 
