@@ -530,6 +530,51 @@ def certificate_facts(path: str) -> dict[str, Any] | None:
     }
 
 
+# ---- keys and certificate at run time -----------------------------------------------------------------------------
+class RuntimeUpdate:
+    """New access keys and a new certificate put into the running worker, without a reload (management.txt 9.3:
+    `prepare map`/`add map`/`commit map`, `set ssl cert`/`commit ssl cert`).
+
+    A reload would leave the connections in progress on an old worker, cut at hard-stop-after; an update touches no
+    connection. The files are installed first, so a later start or reload reads the same keys and certificate.
+    """
+
+    def __init__(self, admin_socket: str = ADMIN_SOCKET, command: Callable[..., str] = runtime_command) -> None:
+        self.admin_socket = admin_socket
+        self._command = command
+
+    def keys(self, keys: list[AccessKey], map_path: str = KEYS_PATH) -> None:
+        """Replace the whole key map atomically: a new version is filled, then committed in one step."""
+        answer = self._command(self.admin_socket, "prepare map %s" % map_path)
+        found = re.search(r"New version created: (\d+)", answer)
+        if not found:
+            raise GatewayError("prepare map %s: %s" % (map_path, answer.strip()[:200]))
+        version = found.group(1)
+        for key in keys:
+            # A label is a NAME and a digest is hex (keys_problems): nothing here needs quoting.
+            self._expect_nothing("add map @%s %s %s %s" % (version, map_path, key.sha256, key.label))
+        self._expect_nothing("commit map @%s %s" % (version, map_path))
+        shown = self._command(self.admin_socket, "show map %s" % map_path)
+        running = sorted(tuple(line.split()[1:3]) for line in shown.splitlines() if len(line.split()) == 3)
+        if running != sorted((key.sha256, key.label) for key in keys):
+            raise GatewayError("the running gateway's keys differ from the new ones after commit map")
+
+    def certificate(self, bundle: str, path: str = CERTIFICATE_PATH) -> None:
+        """Replace the certificate of the TLS listeners: new handshakes use it, established connections go on."""
+        answer = self._command(self.admin_socket, "set ssl cert %s" % path, bundle)
+        if "Transaction" not in answer:
+            raise GatewayError("set ssl cert %s: %s" % (path, answer.strip()[:200]))
+        answer = self._command(self.admin_socket, "commit ssl cert %s" % path)
+        if "Success" not in answer:
+            self._command(self.admin_socket, "abort ssl cert %s" % path)
+            raise GatewayError("commit ssl cert %s: %s" % (path, answer.strip()[:200]))
+
+    def _expect_nothing(self, command: str) -> None:
+        answer = self._command(self.admin_socket, command).strip()
+        if answer:  # the runtime API answers nothing on success
+            raise GatewayError("%s: %s" % (command.split(" @")[0], answer[:200]))
+
+
 # ---- the switch of an upgrade ------------------------------------------------------------------------------------
 class GatewaySwitch:
     """Moves a service's traffic from one slot to the other at run time, draining the old slot (bounded).

@@ -20,6 +20,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     GatewayFiles,
     GatewaySwitch,
     HaproxyService,
+    RuntimeUpdate,
     Service,
     certificate_bundle,
     certificate_facts,
@@ -35,6 +36,8 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
 )
 
 MODES = {CONFIG_PATH: 0o600, KEYS_PATH: 0o600, CERTIFICATE_PATH: 0o600, DEFAULTS_PATH: 0o644}
+# Files the running worker takes at run time (RuntimeUpdate): a change of these alone needs no reload.
+RUNTIME_FILES = {KEYS_PATH, CERTIFICATE_PATH}
 
 
 def _services(params: dict[str, Any]) -> list[Service]:
@@ -111,10 +114,16 @@ def run_speech_gateway(module: Any) -> None:
     changed_files = files.changed()
     running = service.table()
     before = files.backup()
+    if running is None:
+        action = "start"
+    elif not changed_files:
+        action = "none"
+    else:
+        action = "update" if set(changed_files) <= RUNTIME_FILES else "reload"
     result.update(
         changed=bool(changed_files) or running is None,
         files=changed_files,
-        action="none" if not changed_files and running is not None else ("start" if running is None else "reload"),
+        action=action,
         services=[
             {"name": item.name, "port": item.port, "slots": list(item.slots), "ready_path": item.ready_path}
             for item in services
@@ -150,6 +159,8 @@ def run_speech_gateway(module: Any) -> None:
         try:
             if running is None:
                 service.start()
+            elif action == "update":
+                _update(keys, files.files[CERTIFICATE_PATH][0], changed_files, service, result)
             else:
                 service.reload()
         except (GatewayError, OSError) as exc:
@@ -167,6 +178,22 @@ def run_speech_gateway(module: Any) -> None:
         result["changed"] = result["changed"] or bool(result["slots"])
     result["certificate"] = certificate_facts(CERTIFICATE_PATH) if not module.check_mode else None
     module.exit_json(**result)
+
+
+def _update(
+    keys: list[AccessKey], bundle: str, changed_files: list[str], service: HaproxyService, result: dict[str, Any]
+) -> None:
+    """Keys and certificate into the running worker; when the runtime API refuses, a seamless reload instead."""
+    update = RuntimeUpdate()
+    try:
+        if KEYS_PATH in changed_files:
+            update.keys(keys)
+        if CERTIFICATE_PATH in changed_files:
+            update.certificate(bundle)
+    except (GatewayError, OSError) as exc:
+        result["action"] = "reload"
+        result["update_error"] = str(exc)
+        service.reload()
 
 
 def _absent(module: Any, result: dict[str, Any]) -> None:

@@ -21,9 +21,12 @@ description:
   - The host stores only the SHA-256 of each key, in a root-only file; the certificate and its key are one root-only
     PEM file. The new files are validated together with C(haproxy -c) before they replace the working ones; a
     configuration HAProxy rejects never replaces a working one.
-  - HAProxy runs in master-worker mode; a change reloads it seamlessly (established connections, WebSocket
-    recognitions included, finish on the old worker, bounded by O(hard_stop_after)). Works with systemd and with
-    Debian's init script.
+  - HAProxy runs in master-worker mode; a change of the configuration reloads it seamlessly (established connections,
+    WebSocket recognitions included, finish on the old worker, bounded by O(hard_stop_after)). Works with systemd and
+    with Debian's init script.
+  - A change of the access keys or the certificate alone needs no reload - the running worker takes them through the
+    runtime API (C(prepare map)/C(commit map), C(set ssl cert)/C(commit ssl cert)), so key rotation and certificate
+    renewal touch no connection. Where the runtime API refuses, the module reloads instead and says why.
 author:
   - Speech Ops maintainers (@speechops)
 attributes:
@@ -138,7 +141,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 action:
-  description: What the module did (or would do) - V(none), V(start), V(reload) or V(remove).
+  description:
+    - What the module did (or would do) - V(none), V(start), V(reload), V(update) or V(remove).
+    - V(update) - only the keys or the certificate changed; the running worker took them without a reload.
   returned: always
   type: str
   sample: reload
@@ -167,6 +172,11 @@ slots:
   type: list
   elements: str
   sample: ["stt-en-us/slot2 maint"]
+update_error:
+  description: Why the runtime API did not take the new keys or certificate, so that the module reloaded instead.
+  returned: when an update fell back to a reload
+  type: str
+  sample: "commit ssl cert /etc/haproxy/speechops-gateway.pem: ..."
 keys:
   description: The labels of the accepted keys.
   returned: when O(state=present)

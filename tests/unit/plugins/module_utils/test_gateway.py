@@ -10,10 +10,8 @@ send Ocp-Apim-Subscription-Key with SpeechConfig(host=..., subscription=KEY)). `
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import http.server
-import ipaddress
 import json
 import shutil
 import socket
@@ -32,6 +30,7 @@ from ansible_collections.speechops.edge.plugins.module_utils import _gateway
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     AccessKey,
     GatewaySwitch,
+    RuntimeUpdate,
     Service,
     certificate_bundle,
     key_digest,
@@ -43,6 +42,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     server_stats,
     services_problems,
 )
+from certificates import self_signed
 from polling import poll
 
 KEY = "0f3c5a7e9b1d4f6a8c2e0b4d6f8a1c3e"  # a client's key (32 hex digits, like an Azure key)
@@ -72,37 +72,6 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def self_signed(directory: Path) -> tuple[str, str, Path]:
-    """A certificate for 127.0.0.1 made with cryptography (ansible-core's own dependency)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "speechops-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    ca_file = directory / "ca.pem"
-    ca_file.write_text(certificate_pem)
-    return certificate_pem, key_pem, ca_file
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):
@@ -340,6 +309,47 @@ def test_an_upgrade_switch_drains_the_session_in_progress_then_sends_everything_
         new_backend.shutdown()
         new_backend.server_close()  # nothing listens on the second slot any more
         runtime_command(gateway.admin, "set server stt/slot1 state ready")
+
+
+def test_keys_and_certificate_change_at_run_time_without_a_reload(gateway: Gateway, tmp_path: Path) -> None:
+    """Key rotation and certificate renewal go through the runtime API: no reload, a session in progress goes on."""
+    directory = Path(gateway.admin).parent
+    keys_map, bundle_path = str(directory / "keys.map"), str(directory / "gateway.pem")
+    reloads = process_table(gateway.master).reloads
+    rotated = "5e8a1c3e0f3c7e9b1d4f6a8c2e0b4d6f"
+    update = RuntimeUpdate(gateway.admin)
+    answers: list[int] = []
+    session = threading.Thread(target=lambda: answers.append(gateway.get("/slow?s=1.5", {HEADER: KEY})[0]))
+    session.start()
+    try:
+        poll(lambda: _status(gateway, "slot1")[1] == 1, 5, "the session on slot1", interval=0.02)
+        update.keys([AccessKey("call-center", key_digest(rotated))], map_path=keys_map)
+        assert gateway.get("/swagger", {HEADER: rotated})[0] == 200
+        assert gateway.get("/swagger", {HEADER: KEY})[0] == 401  # the old key is gone at once
+        certificate, private_key, new_ca = self_signed(tmp_path)
+        update.certificate(certificate_bundle(certificate, private_key), path=bundle_path)
+        # A new handshake presents the new certificate: it verifies against the new CA only.
+        context = ssl.create_default_context(cafile=str(new_ca))
+        request = urllib.request.Request("https://127.0.0.1:%d/ready" % gateway.port)
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            gateway.get("/ready")
+        session.join(10)
+        assert answers == [200]  # the request in progress finished
+        assert process_table(gateway.master).reloads == reloads  # no reload
+    finally:
+        session.join(10)
+        # The files were never touched: put what they hold back into the worker for the other tests.
+        update.certificate(Path(bundle_path).read_text(), path=bundle_path)
+        update.keys([AccessKey("call-center", key_digest(KEY))], map_path=keys_map)
+
+
+def test_a_refused_runtime_update_names_the_command() -> None:
+    answers = {"prepare map /k.map": "Unknown map identifier. Please use #<id> or <file>.\n"}
+    update = RuntimeUpdate("/nowhere", lambda _socket, command, *_payload: answers.get(command, ""))
+    with pytest.raises(_gateway.GatewayError, match=r"prepare map /k\.map: Unknown map identifier"):
+        update.keys([AccessKey("call-center", key_digest(KEY))], map_path="/k.map")
 
 
 def _get_or_error(gateway: Gateway, path: str) -> Any:
