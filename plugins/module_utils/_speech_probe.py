@@ -20,10 +20,10 @@ import base64
 import hashlib
 import json
 import os
+import select
 import socket
 import ssl
 import struct
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -256,12 +256,17 @@ class WebSocketClosed(Exception):
 
 
 class WebSocket:
-    """A minimal RFC 6455 client: masked frames out, a lock so two threads can send, pings answered."""
+    """A minimal RFC 6455 client for ONE thread: masked frames out, pings answered, `readable()` to interleave.
 
-    def __init__(self, sock: socket.socket, reader: Any) -> None:
+    One thread both sends and reads, never two: an SSL socket (wss://) must not be written by one thread while
+    another reads it - OpenSSL's SSL objects are not thread-safe (openssl/openssl#20446), and Python 3.11's ssl module
+    adds no lock; a write racing a read corrupts the TLS stream and the server drops the connection without a close
+    frame (python-engineio#461 shows the same spurious disconnects over wss://).
+    """
+
+    def __init__(self, sock: socket.socket, leftover: bytes = b"") -> None:
         self.sock = sock
-        self.reader = reader
-        self._send_lock = threading.Lock()
+        self._buffer = bytearray(leftover)  # bytes after the handshake's headers, then from the socket
 
     @classmethod
     def connect(cls, url: str, headers: list[tuple[str, str]], timeout: float) -> WebSocket:
@@ -287,20 +292,24 @@ class WebSocket:
             raise HandshakeError("no answer on %s: %s" % (url, _reason(exc))) from exc
         try:
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-            reader = sock.makefile("rb")
-            status_line = reader.readline(8192).decode("latin-1").strip()
-            response_headers: dict[str, str] = {}
-            while True:
-                line = reader.readline(8192)
-                if line in (b"\r\n", b"\n", b""):
+            received = b""
+            while b"\r\n\r\n" not in received and len(received) < 65536:
+                chunk = sock.recv(8192)
+                if not chunk:
                     break
-                name, _sep, value = line.decode("latin-1").partition(":")
+                received += chunk
+            head, _sep, leftover = received.partition(b"\r\n\r\n")
+            status_line, *header_lines = head.decode("latin-1").split("\r\n")
+            response_headers: dict[str, str] = {}
+            for line in header_lines:
+                name, _colon, value = line.partition(":")
                 response_headers[name.strip().lower()] = value.strip()
-            parts = status_line.split(" ", 2)
+            parts = status_line.strip().split(" ", 2)
             code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
             if code != 101:
                 raise HandshakeError(
-                    "the WebSocket upgrade of %s was refused: %s" % (url, status_line or "no HTTP answer"), code
+                    "the WebSocket upgrade of %s was refused: %s" % (url, status_line.strip() or "no HTTP answer"),
+                    code,
                 )
             expected = websocket_accept(key)
             accept = response_headers.get("sec-websocket-accept")
@@ -317,19 +326,34 @@ class WebSocket:
         except (OSError, ValueError) as exc:
             sock.close()
             raise HandshakeError("the WebSocket handshake of %s failed: %s" % (url, _reason(exc))) from exc
-        return cls(sock, reader)
+        return cls(sock, leftover)
 
     def send(self, opcode: int, payload: bytes) -> None:
-        frame = _ws_frame(opcode, payload)
-        with self._send_lock:
-            self.sock.sendall(frame)
+        self.sock.sendall(_ws_frame(opcode, payload))
+
+    def readable(self) -> bool:
+        """Something from the server waits to be read: in our buffer, decrypted inside TLS, or on the socket."""
+        if self._buffer or (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+            return True
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def read(self, size: int) -> bytes:
+        """Exactly `size` bytes, fewer only at the end of the stream."""
+        while len(self._buffer) < size:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            self._buffer += chunk
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
 
     def receive(self, timeout: float) -> tuple[int, bytes]:
         """The next text or binary message (opcode, payload). Raises WebSocketClosed, or TimeoutError."""
         while True:
             self.sock.settimeout(max(timeout, 0.001))
             try:
-                opcode, payload = _ws_read(self.reader)
+                opcode, payload = _ws_read(self)
             except socket.timeout as exc:  # noqa: UP041 (an OSError, not TimeoutError, on Python 3.8 hosts)
                 raise TimeoutError("no message within %gs" % timeout) from exc
             except OSError as exc:
@@ -346,14 +370,11 @@ class WebSocket:
                 return opcode, payload
 
     def close(self) -> None:
-        # A sender blocked mid-frame holds the lock: then skip the close frame rather than wait for it.
-        if self._send_lock.acquire(timeout=1.0):
-            try:
-                self.sock.sendall(_ws_frame(WS_CLOSE, struct.pack(">H", WS_NORMAL_CLOSURE)))
-            except OSError:
-                pass
-            finally:
-                self._send_lock.release()
+        try:
+            self.sock.settimeout(1.0)
+            self.sock.sendall(_ws_frame(WS_CLOSE, struct.pack(">H", WS_NORMAL_CLOSURE)))
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:

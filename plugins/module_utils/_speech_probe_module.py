@@ -24,7 +24,6 @@ import platform
 import re
 import struct
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -280,10 +279,12 @@ class Session:
 
 
 def recognition_session(url: str, speech_context: dict[str, Any], pcm: bytes, timeout: float) -> Session:
-    """Open the WebSocket, stream the messages from a second thread while reading answers up to turn.end.
+    """Open the WebSocket, stream the messages and read the answers up to turn.end, in one thread.
 
     Real containers answer while audio still streams (interactive recognition may end its turn before the audio
-    does), so sending and reading run at once. Returns every speech.phrase body in order.
+    does): between two messages whatever has arrived is read first, and turn.end stops the stream. One thread,
+    because a wss:// socket must not be read and written at once (WebSocket's docstring). Returns every
+    speech.phrase body in order.
     """
     session = Session(url)
     deadline = time.monotonic() + timeout
@@ -301,25 +302,25 @@ def recognition_session(url: str, speech_context: dict[str, Any], pcm: bytes, ti
         return session
     session.accepted = True
     request_id = uuid.uuid4().hex
-    stop = threading.Event()
-    send_error: list[str] = []
-
-    def send_all() -> None:
-        try:
-            for opcode, payload in usp_messages(speech_context, pcm, request_id):
-                if stop.is_set():
-                    return
-                socket_.send(opcode, payload)
-        except OSError as exc:
-            send_error.append(str(exc.strerror or exc))
-
-    sender = threading.Thread(target=send_all, name="speech-probe-audio", daemon=True)
-    sender.start()
+    messages = iter(usp_messages(speech_context, pcm, request_id))
+    sending = True
+    send_error = ""
     try:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
+            if sending:
+                message = next(messages, None)
+                if message is not None:
+                    try:
+                        socket_.send(*message)
+                    except OSError as exc:  # the service went away mid-stream: read why (its close frame)
+                        send_error = str(exc.strerror or exc)
+                        message = None
+                sending = message is not None
+                if sending and not socket_.readable():
+                    continue  # nothing to read yet: stream on
             opcode, payload = socket_.receive(remaining)
             if opcode != WS_TEXT:
                 continue
@@ -347,11 +348,9 @@ def recognition_session(url: str, speech_context: dict[str, Any], pcm: bytes, ti
             ": %s" % exc.reason if exc.reason else "",
         )
     finally:
-        stop.set()
-        sender.join(timeout=max(0.0, min(2.0, deadline - time.monotonic())))
         socket_.close()
     if session.error and send_error:
-        session.error += "; sending the audio failed: %s" % send_error[0]
+        session.error += "; sending the audio failed: %s" % send_error
     return session
 
 

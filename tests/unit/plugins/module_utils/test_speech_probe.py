@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import socket
+import ssl
 import struct
 import threading
 import wave
@@ -27,6 +28,7 @@ import pytest
 from ansible_collections.speechops.edge.plugins.module_utils import _speech_probe_module as probe_module
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import parse_wav, websocket_accept
 from ansible_collections.speechops.edge.plugins.modules import speech_probe
+from certificates import self_signed
 
 from ..modules.module_runner import run_module
 
@@ -148,8 +150,9 @@ def _usp_answer(path: str, request_id: str, body: dict[str, Any] | None) -> byte
 class FakeContainer:
     """An HTTP + WebSocket server on 127.0.0.1 that plays a speech container."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> None:
         self.behaviour = behaviour
+        self.tls = tls  # wss:// and https:// (the speech gateway's side of a connection)
         self.sessions: list[Received] = []
         self.ssml: list[str] = []
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -164,6 +167,11 @@ class FakeContainer:
                 connection, _address = self.server.accept()
             except OSError:
                 return
+            if self.tls is not None:
+                try:
+                    connection = self.tls.wrap_socket(connection, server_side=True)
+                except OSError:
+                    continue
             thread = threading.Thread(target=self._serve, args=(connection,), daemon=True)
             self.threads.append(thread)
             thread.start()
@@ -282,8 +290,8 @@ def phrase_turn(phrase: dict[str, Any]) -> Callable[[Received], Answer]:
 def container() -> Iterator[Callable[[Behaviour], FakeContainer]]:
     started: list[FakeContainer] = []
 
-    def start(behaviour: Behaviour) -> FakeContainer:
-        fake = FakeContainer(behaviour)
+    def start(behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> FakeContainer:
+        fake = FakeContainer(behaviour, tls)
         started.append(fake)
         return fake
 
@@ -418,6 +426,31 @@ def test_an_answer_while_audio_still_streams_completes_the_session(container, sp
     fake = container(Behaviour(answer=phrase_turn(SUCCESS), answer_after_first_audio=True))
     failed, result = probe(fake, audio_file=speech_wav)
     assert not failed and query_of(result)["text"] == "Hello, world."
+
+
+def test_over_wss_one_thread_reads_and_writes_the_tls_socket(
+    container, speech_wav: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSL's SSL objects are not thread-safe (openssl/openssl#20446): a write racing a read corrupts the stream,
+    and a gateway then drops the WebSocket without a close frame. The probe must use its TLS socket from one thread."""
+    certificate, key, ca_file = self_signed(tmp_path)
+    (tmp_path / "server.pem").write_text(certificate + key)
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(str(tmp_path / "server.pem"))
+    fake = container(Behaviour(answer=phrase_turn(SUCCESS), answer_after_first_audio=True), server)
+    users: dict[int, set[int]] = {}  # client socket -> the threads that used it
+    for name in ("sendall", "send", "recv", "recv_into"):
+        original = getattr(ssl.SSLSocket, name)
+
+        def recorded(self: ssl.SSLSocket, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            if not self.server_side:
+                users.setdefault(id(self), set()).add(threading.get_ident())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(ssl.SSLSocket, name, recorded)
+    failed, result = probe(fake, audio_file=speech_wav, tls=True, ca_cert=ca_file.read_text())
+    assert not failed and query_of(result)["text"] == "Hello, world.", result
+    assert users and all(len(threads) == 1 for threads in users.values()), users
 
 
 def test_audio_in_another_language_is_not_sent_to_a_container_of_another_locale(container, speech_wav: str) -> None:
