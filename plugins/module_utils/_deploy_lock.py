@@ -27,11 +27,11 @@ from ansible_collections.speechops.edge.plugins.module_utils._audit_log import (
     iso_utc,
     utc_now,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 
 LOCK_PATH = "/var/lib/speechops/deploy.lock"
 LOCK_DIR_MODE = 0o755  # the parent of the container directories (models, output, license)
-FIRST_POLL = 0.05  # responsive in the first seconds
-MAX_POLL = 2.0
+MAX_POLL = 2.0  # a lock is held for a whole rollout: no need to look more often
 
 
 @dataclass(frozen=True)
@@ -185,7 +185,7 @@ def take_lock(
     """
     begin = monotonic()
     deadline = begin + max(0.0, timeout)
-    delay = FIRST_POLL
+    poller = Poller(sleep, maximum=MAX_POLL)
     while True:
         current = read_lock(path)
         if current is not None and current.run_id == me.run_id:
@@ -217,8 +217,7 @@ def take_lock(
         if stale or remaining <= 0:
             waited = monotonic() - begin
             raise LockHeld(current, stale, age, waited, _held_message(current, now(), stale, stale_after, waited))
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, MAX_POLL)
+        poller.pause(remaining)
 
 
 def release_lock(path: str, run_id: str, *, check_mode: bool) -> LockOutcome:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
+from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE
 
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
@@ -429,12 +430,11 @@ class HaproxyService:
 
     def _wait(self, done: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
         deadline = self._clock() + timeout
-        delay = 0.05
+        poller = Poller(self._sleep)
         while not done():
             if self._clock() > deadline:
                 raise GatewayError("waited %d s for %s" % (timeout, what))
-            self._sleep(delay)
-            delay = min(delay * 2, 0.5)
+            poller.pause(deadline - self._clock())
 
 
 def _alive(pid: int) -> bool:
@@ -627,7 +627,7 @@ class GatewaySwitch:
         begin = self._clock()
         stats = self._stats(backend) or {}
         initial = int((stats.get(old) or {}).get("scur") or 0)
-        delay = 0.02
+        poller = Poller(self._sleep, first=0.02)  # most drains end within a request's time
         forced = False
         while True:
             stats = self._stats(backend) or {}
@@ -637,8 +637,7 @@ class GatewaySwitch:
                 self._command(self.admin_socket, "shutdown sessions server %s/%s" % (backend, old))
                 forced = True
                 break
-            self._sleep(delay)
-            delay = min(delay * 2, 1.0)
+            poller.pause(begin + drain_timeout - self._clock())
         self._set(backend, old, "state maint")
         return {"drained_sessions": initial, "drain_seconds": round(self._clock() - begin, 2), "forced": forced}
 

@@ -69,6 +69,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
 )
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewayError, GatewaySwitch, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._host_facts import read_host_facts
+from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
     FINAL_API_STATUSES,
@@ -81,9 +82,6 @@ from ansible_collections.speechops.edge.plugins.module_utils._speech_probe impor
 LOG_LINES = 20
 # Pauses between polls: short at first (a container that is already up answers within the first 0.1 s), growing
 # to about one request per second per container for warm-ups that take minutes.
-POLL_FIRST_DELAY = 0.05
-POLL_GROWTH = 1.5
-POLL_MAX_DELAY = 1.0
 # Docker state is read (one inspect per container) at most this often while waiting: it notices an exit.
 STATE_CHECK_INTERVAL = 1.0
 # The module's default ready_timeout, for a restored container that no entry of this run describes any more.
@@ -472,19 +470,6 @@ def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, p
             if name not in wanted:
                 plans.append(Plan(None, existing, "remove", reason="not in the desired set (prune)"))
     return plans
-
-
-class Poller:
-    """The pauses of every wait in this file: POLL_FIRST_DELAY, growing by POLL_GROWTH up to POLL_MAX_DELAY."""
-
-    def __init__(self, sleep: Callable[[float], None]) -> None:
-        self._sleep = sleep
-        self.delay = POLL_FIRST_DELAY
-
-    def pause(self, remaining: float) -> None:
-        """Sleep the next delay, never past a deadline `remaining` seconds away."""
-        self._sleep(max(0.0, min(self.delay, remaining)))
-        self.delay = min(self.delay * POLL_GROWTH, POLL_MAX_DELAY)
 
 
 @dataclass

@@ -18,12 +18,12 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     DesiredContainer,
     build_desired,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import (
     CREATE_NOT_COMPARED,
     CREATE_SETTINGS,
     HOST_CONFIG_SETTINGS,
     DeployError,
-    Poller,
     deploy,
 )
 from ansible_collections.speechops.edge.tests.unit.fake_docker_engine import Behaviour, FakeClock, FakeEngine, Killed
