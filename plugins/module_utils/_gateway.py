@@ -314,11 +314,13 @@ class ProcessTable:
     failed: int
     workers: tuple[int, ...]
     old_workers: tuple[int, ...]
+    version: str = ""  # the HAProxy version the current workers run
 
 
 def process_table(master_socket: str = MASTER_SOCKET) -> ProcessTable:
     text = runtime_command(master_socket, "show proc")
     reloads = failed = -1
+    version = ""
     workers: list[int] = []
     old: list[int] = []
     section = "master"
@@ -337,9 +339,11 @@ def process_table(master_socket: str = MASTER_SOCKET) -> ProcessTable:
                 failed = int(found.group(1)) if found else 0
             elif fields[1] == "worker":
                 (workers if section == "workers" else old).append(int(fields[0]))
+                if section == "workers":
+                    version = fields[-1]
     if reloads < 0:
         raise GatewayError("unexpected answer to show proc: %r" % text[:200])
-    return ProcessTable(reloads, failed, tuple(workers), tuple(old))
+    return ProcessTable(reloads, failed, tuple(workers), tuple(old), version)
 
 
 # ---- the service -------------------------------------------------------------------------------------------------
@@ -361,6 +365,12 @@ class HaproxyService:
         """None when `haproxy -c` accepts the configuration (and the files it names), else its complaint."""
         code, out, err = self._run(["haproxy", "-c", "-q", "-f", config_path])
         return None if code == 0 else ((err or out).strip() or "haproxy -c exited with %d" % code)
+
+    def installed_version(self) -> str:
+        """The version of the haproxy binary on disk (`haproxy -v`: "HAProxy version 2.6.12-1+deb12u4 ...")."""
+        code, out, _err = self._run(["haproxy", "-v"])
+        words = out.split()
+        return words[2] if code == 0 and len(words) > 2 and words[:2] == ["HAProxy", "version"] else ""
 
     def table(self) -> ProcessTable | None:
         try:

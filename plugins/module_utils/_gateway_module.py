@@ -114,14 +114,21 @@ def run_speech_gateway(module: Any) -> None:
     changed_files = files.changed()
     running = service.table()
     before = files.backup()
+    # A package upgrade replaced the binary but (kept from restarting it) the old one serves: a reload re-executes the
+    # master with the new binary, and connections in progress finish on the old workers.
+    installed = service.installed_version() if running is not None else ""
+    upgraded = bool(running and installed and running.version and installed != running.version)
     if running is None:
         action = "start"
+    elif upgraded:
+        action = "reload"
+        result["upgrade"] = {"running": running.version, "installed": installed}
     elif not changed_files:
         action = "none"
     else:
         action = "update" if set(changed_files) <= RUNTIME_FILES else "reload"
     result.update(
-        changed=bool(changed_files) or running is None,
+        changed=bool(changed_files) or running is None or upgraded,
         files=changed_files,
         action=action,
         services=[
@@ -143,11 +150,13 @@ def run_speech_gateway(module: Any) -> None:
                     "keys": _labels(before[KEYS_PATH]),
                     "certificate_sha256": _certificate_digest(before[CERTIFICATE_PATH]),
                     "running": running is not None,
+                    "version": running.version if running is not None else None,
                 },
                 "after": {
                     "keys": result["keys"],
                     "certificate_sha256": _certificate_digest(files.files[CERTIFICATE_PATH][0]),
                     "running": True,
+                    "version": installed or (running.version if running is not None else None),
                 },
             },
         ]

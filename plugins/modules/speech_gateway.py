@@ -24,6 +24,8 @@ description:
   - HAProxy runs in master-worker mode; a change of the configuration reloads it seamlessly (established connections,
     WebSocket recognitions included, finish on the old worker, bounded by O(hard_stop_after)). Works with systemd and
     with Debian's init script.
+  - A package upgrade of HAProxy that did not restart it (the role keeps the package scripts from restarting it) is
+    finished by a seamless reload onto the new binary.
   - A change of the access keys or the certificate alone needs no reload - the running worker takes them through the
     runtime API (C(prepare map)/C(commit map), C(set ssl cert)/C(commit ssl cert)), so key rotation and certificate
     renewal touch no connection. Where the runtime API refuses, the module reloads instead and says why.
@@ -172,6 +174,14 @@ slots:
   type: list
   elements: str
   sample: ["stt-en-us/slot2 maint"]
+upgrade:
+  description:
+    - The HAProxy versions when the installed binary differs from the one serving (a package upgrade that did not
+      restart it); the module then reloads, which re-executes the master with the new binary while connections in
+      progress finish on the old workers.
+  returned: when the installed HAProxy differs from the running one
+  type: dict
+  sample: {"running": "2.6.12-1+deb12u3", "installed": "2.6.12-1+deb12u4"}
 update_error:
   description: Why the runtime API did not take the new keys or certificate, so that the module reloaded instead.
   returned: when an update fell back to a reload

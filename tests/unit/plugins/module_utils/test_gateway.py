@@ -238,9 +238,13 @@ def test_runtime_api_drains_a_slot_and_reports_sessions(gateway: Gateway) -> Non
     assert poll(lambda: _up(gateway), 5, "slot1 up again", interval=0.05)
 
 
-def test_the_master_cli_reports_workers(gateway: Gateway) -> None:
+def test_the_master_cli_reports_workers_and_the_version_they_run(gateway: Gateway) -> None:
     table = process_table(gateway.master)
     assert table.reloads == 0 and table.failed == 0 and len(table.workers) == 1
+    # What the binary on disk says of itself: a package upgrade makes the two differ, and the module reloads then.
+    on_disk = subprocess.run([HAPROXY or "haproxy", "-v"], capture_output=True, text=True, check=True).stdout
+    assert table.version and on_disk.startswith("HAProxy version %s " % table.version)
+    assert _gateway.HaproxyService(_gateway.run_process).installed_version() == table.version
 
 
 def test_problems_name_the_field_and_the_fix() -> None:
