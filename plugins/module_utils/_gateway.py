@@ -306,6 +306,12 @@ def server_stats(
     return [row for row in rows if row.get("svname") not in ("FRONTEND", "BACKEND")]
 
 
+def expect_nothing(answer: str, what: str) -> None:
+    """The runtime API answers nothing when a command succeeds; anything else is its complaint."""
+    if answer.strip():
+        raise GatewayError("%s: %s" % (what, answer.strip()[:200]))
+
+
 @dataclass(frozen=True)
 class ProcessTable:
     """`show proc` on the master socket: the master's reload and failed-reload counts, the workers' PIDs."""
@@ -580,9 +586,7 @@ class RuntimeUpdate:
             raise GatewayError("commit ssl cert %s: %s" % (path, answer.strip()[:200]))
 
     def _expect_nothing(self, command: str) -> None:
-        answer = self._command(self.admin_socket, command).strip()
-        if answer:  # the runtime API answers nothing on success
-            raise GatewayError("%s: %s" % (command.split(" @")[0], answer[:200]))
+        expect_nothing(self._command(self.admin_socket, command), command.split(" @")[0])
 
 
 # ---- the switch of an upgrade ------------------------------------------------------------------------------------
@@ -620,9 +624,8 @@ class GatewaySwitch:
         return self._stats(backend) is not None
 
     def _set(self, backend: str, server: str, what: str) -> None:
-        answer = self._command(self.admin_socket, "set server %s/%s %s" % (backend, server, what)).strip()
-        if answer:  # the runtime API answers nothing on success
-            raise GatewayError("set server %s/%s %s: %s" % (backend, server, what, answer))
+        command = "set server %s/%s %s" % (backend, server, what)
+        expect_nothing(self._command(self.admin_socket, command), command)
 
     def switch(self, backend: str, new_slot: int, old_slot: int | None, drain_timeout: float) -> dict[str, Any]:
         """Send new connections to new_slot; drain old_slot (when given) until it has no sessions or the timeout."""

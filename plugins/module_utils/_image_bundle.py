@@ -92,11 +92,11 @@ class Bundle:
         _write_json(os.path.join(self.path, "oci-layout"), LAYOUT_VERSION)
         _write_json(os.path.join(self.path, "index.json"), {"schemaVersion": 2, "manifests": entries})
 
-    def export(self, client: RegistryClient, reference: Reference, transfer: Transfer) -> dict[str, Any]:
+    def export(
+        self, client: RegistryClient, reference: Reference, transfer: Transfer, manifest: Manifest | None = None
+    ) -> dict[str, Any]:
         """Put one image into the bundle (blobs first, the index last: a half export names no image)."""
-        manifest = client.manifest(reference.repository, reference.reference)
-        if reference.digest and manifest.digest != reference.digest:
-            raise RegistryError("%s resolves to %s" % (reference, manifest.digest))
+        manifest = manifest or resolve(client, reference)
         os.makedirs(os.path.dirname(self.blob_path(manifest.digest)), exist_ok=True)
         for digest, size in manifest.blobs():
             if self.has(digest, size):
@@ -106,7 +106,7 @@ class Bundle:
             transfer.blobs_moved += 1
         with open(self.blob_path(manifest.digest), "wb") as handle:
             handle.write(manifest.body)
-        name = str(Reference(reference.registry, reference.repository, reference.tag))
+        name = reference.name
         entries = [
             entry for entry in self.index()["manifests"] if entry.get("annotations", {}).get(REF_ANNOTATION) != name
         ]
@@ -162,13 +162,25 @@ def file_digest(path: str) -> str:
     return "sha256:" + hasher.hexdigest()
 
 
+def resolve(client: RegistryClient, reference: Reference) -> Manifest:
+    """The image manifest a reference names; one pinned by digest must be exactly that manifest."""
+    manifest = client.manifest(reference.repository, reference.reference)
+    if reference.digest and manifest.digest != reference.digest:
+        raise RegistryError("%s resolves to %s, not the pinned digest" % (reference, manifest.digest))
+    return manifest
+
+
 def copy_image(
-    source: RegistryClient, reference: Reference, target: RegistryClient, repository: str, tag: str, transfer: Transfer
+    source: RegistryClient,
+    reference: Reference,
+    target: RegistryClient,
+    repository: str,
+    tag: str,
+    transfer: Transfer,
+    manifest: Manifest | None = None,
 ) -> dict[str, Any]:
     """Registry to registry, blobs streamed through this process (the registry checks each digest on upload)."""
-    manifest = source.manifest(reference.repository, reference.reference)
-    if reference.digest and manifest.digest != reference.digest:
-        raise RegistryError("%s resolves to %s" % (reference, manifest.digest))
+    manifest = manifest or resolve(source, reference)
     for digest, size in manifest.blobs():
         if target.has_blob(repository, digest):
             transfer.blobs_present += 1

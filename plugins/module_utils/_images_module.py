@@ -4,11 +4,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any
 
-from ansible_collections.speechops.edge.plugins.module_utils._image_bundle import Bundle, Transfer, copy_image
+from ansible_collections.speechops.edge.plugins.module_utils._image_bundle import Bundle, Transfer, copy_image, resolve
 from ansible_collections.speechops.edge.plugins.module_utils._registry_client import (
     Reference,
     RegistryClient,
@@ -16,28 +14,9 @@ from ansible_collections.speechops.edge.plugins.module_utils._registry_client im
 )
 
 
-class _CaFile:
-    """A CA given as PEM text, as a file for ssl while the module runs (the registry login never touches a disk)."""
-
-    def __init__(self, pem: str | None) -> None:
-        self.pem = pem
-        self.path: str | None = None
-
-    def __enter__(self) -> str | None:
-        if self.pem:
-            handle, self.path = tempfile.mkstemp(prefix="speechops-ca-", suffix=".pem")
-            with os.fdopen(handle, "w", encoding="ascii") as output:
-                output.write(self.pem)
-        return self.path
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.path:
-            os.unlink(self.path)
-
-
-def _client(registry: str, settings: dict[str, Any] | None, ca_file: str | None) -> RegistryClient:
+def _client(registry: str, settings: dict[str, Any] | None) -> RegistryClient:
     settings = settings or {}
-    return RegistryClient(registry, settings.get("username"), settings.get("password"), ca_file=ca_file)
+    return RegistryClient(registry, settings.get("username"), settings.get("password"), ca_cert=settings.get("ca_cert"))
 
 
 def _references(images: list[str]) -> tuple[list[Reference], list[str]]:
@@ -64,12 +43,8 @@ def run_speech_images(module: Any) -> None:
     transfer = Transfer()
     planned: list[dict[str, Any]] = []
     try:
-        with (
-            _CaFile(params["source"].get("ca_cert") if params["source"] else None) as source_ca,
-            _CaFile(destination.get("ca_cert")) as destination_ca,
-        ):
-            for reference in references:
-                planned.append(_one(module, mode, reference, destination, source_ca, destination_ca, transfer))
+        for reference in references:
+            planned.append(_one(module, mode, reference, destination, transfer))
     except RegistryError as exc:
         module.fail_json(msg=str(exc), images=planned)
     changed = any(entry["changed"] for entry in planned)
@@ -83,23 +58,18 @@ def run_speech_images(module: Any) -> None:
 
 
 def _one(
-    module: Any,
-    mode: str,
-    reference: Reference,
-    destination: dict[str, Any],
-    source_ca: str | None,
-    destination_ca: str | None,
-    transfer: Transfer,
+    module: Any, mode: str, reference: Reference, destination: dict[str, Any], transfer: Transfer
 ) -> dict[str, Any]:
     """One image: what is there already decides whether anything moves (check mode stops at that answer)."""
     params = module.params
+    tag = reference.tag or "latest"  # the tag the site's hosts pull
     target_name = None
     if mode in ("copy", "import"):
-        target_name = "%s/%s:%s" % (destination["registry"], reference.repository, reference.tag or "latest")
+        target_name = "%s/%s:%s" % (destination["registry"], reference.repository, tag)
     entry: dict[str, Any] = {"image": str(reference), "target": target_name or params["bundle"]}
     if mode == "import":
         bundle = Bundle(params["bundle"])
-        image = next((item for item in bundle.images() if item["reference"] == _name(reference)), None)
+        image = next((item for item in bundle.images() if item["reference"] == reference.name), None)
         if image is None:
             raise RegistryError(
                 "bundle %s holds no %s: export it into the bundle first" % (params["bundle"], reference)
@@ -109,35 +79,29 @@ def _one(
                 "bundle %s: %s is %s, not the pinned %s"
                 % (params["bundle"], reference, image["digest"], reference.digest)
             )
-        target = _client(destination["registry"], destination, destination_ca)
+        target = _client(destination["registry"], destination)
         entry["digest"] = image["digest"]
-        entry["changed"] = _digest_at(target, reference.repository, reference.tag or "latest") != image["digest"]
+        entry["changed"] = _digest_at(target, reference.repository, tag) != image["digest"]
         if entry["changed"] and not module.check_mode:
-            bundle.push(image, target, reference.repository, reference.tag or "latest", transfer)
+            bundle.push(image, target, reference.repository, tag, transfer)
         return entry
-    source = _client(reference.registry, params["source"], source_ca)
-    manifest = source.manifest(reference.repository, reference.reference)
-    if reference.digest and manifest.digest != reference.digest:
-        raise RegistryError("%s resolves to %s, not the pinned digest" % (reference, manifest.digest))
+    source = _client(reference.registry, params["source"])
+    manifest = resolve(source, reference)
     entry["digest"] = manifest.digest
     if mode == "export":
         bundle = Bundle(params["bundle"])
-        held = next((item for item in bundle.images() if item["reference"] == _name(reference)), None)
+        held = next((item for item in bundle.images() if item["reference"] == reference.name), None)
         complete = held is not None and held["digest"] == manifest.digest
         complete = complete and all(bundle.has(digest, size) for digest, size in manifest.blobs())
         entry["changed"] = not complete
         if entry["changed"] and not module.check_mode:
-            bundle.export(source, reference, transfer)
+            bundle.export(source, reference, transfer, manifest)
         return entry
-    target = _client(destination["registry"], destination, destination_ca)
-    entry["changed"] = _digest_at(target, reference.repository, reference.tag or "latest") != manifest.digest
+    target = _client(destination["registry"], destination)
+    entry["changed"] = _digest_at(target, reference.repository, tag) != manifest.digest
     if entry["changed"] and not module.check_mode:
-        copy_image(source, reference, target, reference.repository, reference.tag or "latest", transfer)
+        copy_image(source, reference, target, reference.repository, tag, transfer, manifest)
     return entry
-
-
-def _name(reference: Reference) -> str:
-    return str(Reference(reference.registry, reference.repository, reference.tag))
 
 
 def _digest_at(client: RegistryClient, repository: str, tag: str) -> str | None:

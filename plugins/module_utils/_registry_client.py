@@ -73,6 +73,11 @@ class Reference:
     def reference(self) -> str:
         return self.digest or self.tag or ""
 
+    @property
+    def name(self) -> str:
+        """registry/repository:tag, without a digest: how a bundle's index names the image."""
+        return str(Reference(self.registry, self.repository, self.tag))
+
     def __str__(self) -> str:
         return "%s/%s%s%s" % (
             self.registry,
@@ -103,7 +108,8 @@ def sha256_digest(data: bytes) -> str:
 
 
 class RegistryClient:
-    """One registry: https (the system's CAs or ca_file), Basic or Bearer-token authentication as it asks."""
+    """One registry: https (the system's CAs, ca_file or the PEM text ca_cert), Basic or Bearer-token authentication
+    as it asks."""
 
     def __init__(
         self,
@@ -111,12 +117,13 @@ class RegistryClient:
         username: str | None = None,
         password: str | None = None,
         ca_file: str | None = None,
+        ca_cert: str | None = None,
         timeout: float = 60.0,
     ) -> None:
         self.registry = registry
         self.base = "https://%s" % registry
         self._credentials = (username, password) if username else None
-        self._context = ssl.create_default_context(cafile=ca_file)
+        self._context = ssl.create_default_context(cafile=ca_file, cadata=ca_cert or None)
         self._timeout = timeout
         self._authorization: dict[str, str] = {}  # scope -> Authorization header value
         handlers: list[Any] = [urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=self._context)]
