@@ -49,6 +49,12 @@ class Transfer:
         if self.progress:
             self.progress(count)
 
+    def present(self, size: int) -> None:
+        """A blob the target holds already: not moved, but done as far as progress goes."""
+        self.blobs_present += 1
+        if self.progress:
+            self.progress(size)
+
 
 class Bundle:
     """An OCI image layout directory on a disk."""
@@ -93,20 +99,28 @@ class Bundle:
         _write_json(os.path.join(self.path, "index.json"), {"schemaVersion": 2, "manifests": entries})
 
     def export(
-        self, client: RegistryClient, reference: Reference, transfer: Transfer, manifest: Manifest | None = None
+        self,
+        client: RegistryClient,
+        reference: Reference,
+        transfer: Transfer,
+        manifest: Manifest | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
-        """Put one image into the bundle (blobs first, the index last: a half export names no image)."""
+        """Put one image into the bundle (blobs first, the index last: a half export names no image).
+
+        `name`: the reference the bundle's index gives it, when the bytes come from another registry than the one
+        the fleet names (a central mirror)."""
         manifest = manifest or resolve(client, reference)
         os.makedirs(os.path.dirname(self.blob_path(manifest.digest)), exist_ok=True)
         for digest, size in manifest.blobs():
             if self.has(digest, size):
-                transfer.blobs_present += 1
+                transfer.present(size)
                 continue
             fetch_blob(client, reference.repository, digest, self.blob_path(digest), transfer.moved)
             transfer.blobs_moved += 1
         with open(self.blob_path(manifest.digest), "wb") as handle:
             handle.write(manifest.body)
-        name = reference.name
+        name = name or reference.name
         entries = [
             entry for entry in self.index()["manifests"] if entry.get("annotations", {}).get(REF_ANNOTATION) != name
         ]
@@ -130,6 +144,21 @@ class Bundle:
             raise RegistryError("bundle %s: manifest %s is damaged (its bytes hash otherwise)" % (self.path, digest))
         return Manifest(media_type, body, digest)
 
+    def verify(self, image: dict[str, Any]) -> None:
+        """Every blob of one image present and hashing to its digest: checked for all images before an import
+        sends anything, so a damaged or incomplete bundle leaves the registry untouched."""
+        manifest = self.manifest(image["digest"], image["media_type"])
+        for digest, size in manifest.blobs():
+            if not self.has(digest, size):
+                raise RegistryError(
+                    "bundle %s lacks blob %s of %s: export it again" % (self.path, digest, image["reference"])
+                )
+            if file_digest(self.blob_path(digest)) != digest:
+                raise RegistryError(
+                    "bundle %s: blob %s of %s is damaged (its bytes hash otherwise): export it again"
+                    % (self.path, digest, image["reference"])
+                )
+
     def push(
         self, image: dict[str, Any], client: RegistryClient, repository: str, tag: str, transfer: Transfer
     ) -> None:
@@ -137,7 +166,7 @@ class Bundle:
         manifest = self.manifest(image["digest"], image["media_type"])
         for digest, size in manifest.blobs():
             if client.has_blob(repository, digest):
-                transfer.blobs_present += 1
+                transfer.present(size)
                 continue
             if not self.has(digest, size):
                 raise RegistryError(
@@ -183,7 +212,7 @@ def copy_image(
     manifest = manifest or resolve(source, reference)
     for digest, size in manifest.blobs():
         if target.has_blob(repository, digest):
-            transfer.blobs_present += 1
+            transfer.present(size)
             continue
         reader = HashingReader(source.read_blob(reference.repository, digest), transfer.moved)
         target.push_blob(repository, digest, size, reader)  # type: ignore[arg-type]

@@ -4,14 +4,64 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._image_bundle import Bundle, Transfer, copy_image, resolve
 from ansible_collections.speechops.edge.plugins.module_utils._registry_client import (
+    Manifest,
     Reference,
     RegistryClient,
     RegistryError,
 )
+
+
+class Progress:
+    """Progress of a long transfer, as lines in a file an operator follows with `tail -f` (a module cannot print
+    while it runs): at most one line a second, and one at the end of each image."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.image = ""
+        self.moved = 0
+        self.total = 0
+        self._last = 0.0
+
+    def start(self, image: str, total: int) -> None:
+        self.image, self.moved, self.total = image, 0, total
+        self._write(force=True)
+
+    def add(self, count: int) -> None:
+        self.moved += count
+        self._write()
+
+    def done(self) -> None:
+        self._write(force=True, final=True)
+
+    def _write(self, force: bool = False, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.path or (not force and now - self._last < 1.0):
+            return
+        self._last = now
+        share = " (%d%%)" % (100 * self.moved // self.total) if self.total else ""
+        line = "%s %s - %s of %s%s%s\n" % (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            self.image,
+            _size(self.moved),
+            _size(self.total),
+            share,
+            ", done" if final else "",
+        )
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+
+
+def _size(count: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1000 or unit == "GB":
+            return ("%d %s" if unit == "B" else "%.1f %s") % (count, unit)
+        count /= 1000  # type: ignore[assignment]
+    return str(count)
 
 
 def _client(registry: str, settings: dict[str, Any] | None) -> RegistryClient:
@@ -21,11 +71,11 @@ def _client(registry: str, settings: dict[str, Any] | None) -> RegistryClient:
 
 def _references(images: list[str]) -> tuple[list[Reference], list[str]]:
     references, problems = [], []
-    for text in dict.fromkeys(images):
+    for index, text in enumerate(dict.fromkeys(images)):
         try:
             references.append(Reference.parse(text))
         except RegistryError as exc:
-            problems.append("images: %s" % exc)
+            problems.append("images[%d]: %s" % (index, exc))
     return references, problems
 
 
@@ -39,17 +89,19 @@ def run_speech_images(module: Any) -> None:
         problems.append("destination.registry: needed with mode=%s: give the site registry as HOST:PORT" % mode)
     if problems:
         module.fail_json(msg="invalid image transfer (nothing was changed): " + "; ".join(problems))
-    destination = params["destination"] or {}
-    transfer = Transfer()
+    progress = Progress(params["progress_file"])
+    transfer = Transfer(progress=progress.add)
     planned: list[dict[str, Any]] = []
     try:
-        for reference in references:
-            planned.append(_one(module, mode, reference, destination, transfer))
+        if mode == "import":
+            planned = _import(module, references, transfer, progress)
+        else:
+            for reference in references:
+                planned.append(_from_registry(module, mode, reference, transfer, progress))
     except RegistryError as exc:
         module.fail_json(msg=str(exc), images=planned)
-    changed = any(entry["changed"] for entry in planned)
     module.exit_json(
-        changed=changed,
+        changed=any(entry["changed"] for entry in planned),
         images=planned,
         blobs_moved=transfer.blobs_moved,
         blobs_present=transfer.blobs_present,
@@ -57,51 +109,103 @@ def run_speech_images(module: Any) -> None:
     )
 
 
-def _one(
-    module: Any, mode: str, reference: Reference, destination: dict[str, Any], transfer: Transfer
-) -> dict[str, Any]:
-    """One image: what is there already decides whether anything moves (check mode stops at that answer)."""
+def _target_name(destination: dict[str, Any], reference: Reference) -> str:
+    return "%s/%s:%s" % (destination["registry"], reference.repository, reference.tag or "latest")
+
+
+def _import(module: Any, references: list[Reference], transfer: Transfer, progress: Progress) -> list[dict[str, Any]]:
+    """Bundle to registry. Every image is found, its pin checked and all its blobs hashed BEFORE anything is sent:
+    a bundle that is incomplete, damaged or holds another digest than the pinned one changes nothing."""
     params = module.params
-    tag = reference.tag or "latest"  # the tag the site's hosts pull
-    target_name = None
-    if mode in ("copy", "import"):
-        target_name = "%s/%s:%s" % (destination["registry"], reference.repository, tag)
-    entry: dict[str, Any] = {"image": str(reference), "target": target_name or params["bundle"]}
-    if mode == "import":
-        bundle = Bundle(params["bundle"])
-        image = next((item for item in bundle.images() if item["reference"] == reference.name), None)
+    bundle = Bundle(params["bundle"])
+    destination = params["destination"]
+    target = _client(destination["registry"], destination)
+    held = {item["reference"]: item for item in bundle.images()}
+    work: list[tuple[Reference, dict[str, Any], dict[str, Any]]] = []
+    for index, reference in enumerate(references):
+        image = held.get(reference.name)
         if image is None:
             raise RegistryError(
-                "bundle %s holds no %s: export it into the bundle first" % (params["bundle"], reference)
+                "images[%d]: bundle %s holds no %s: export it into the bundle first (it holds: %s)"
+                % (index, params["bundle"], reference, ", ".join(sorted(held)) or "nothing")
             )
         if reference.digest and image["digest"] != reference.digest:
             raise RegistryError(
-                "bundle %s: %s is %s, not the pinned %s"
-                % (params["bundle"], reference, image["digest"], reference.digest)
+                "images[%d]: bundle %s holds %s as %s, not the pinned %s: export the pinned image again, or fix the pin"
+                % (index, params["bundle"], reference.name, image["digest"], reference.digest)
             )
-        target = _client(destination["registry"], destination)
-        entry["digest"] = image["digest"]
-        entry["changed"] = _digest_at(target, reference.repository, tag) != image["digest"]
-        if entry["changed"] and not module.check_mode:
-            bundle.push(image, target, reference.repository, tag, transfer)
-        return entry
-    source = _client(reference.registry, params["source"])
-    manifest = resolve(source, reference)
-    entry["digest"] = manifest.digest
+        entry = {"image": str(reference), "target": _target_name(destination, reference), "digest": image["digest"]}
+        entry["changed"] = _digest_at(target, reference.repository, reference.tag or "latest") != image["digest"]
+        if entry["changed"]:
+            bundle.verify(image)
+        work.append((reference, image, entry))
+    if not module.check_mode:
+        for reference, image, entry in work:
+            if entry["changed"]:
+                progress.start(str(reference), image_size(bundle.manifest(image["digest"], image["media_type"])))
+                bundle.push(image, target, reference.repository, reference.tag or "latest", transfer)
+                progress.done()
+    return [entry for _reference, _image, entry in work]
+
+
+def _from_registry(
+    module: Any, mode: str, reference: Reference, transfer: Transfer, progress: Progress
+) -> dict[str, Any]:
+    """copy or export one image: what is there already decides whether anything moves (check mode stops there).
+    refresh=missing trusts a tag already at the target and does not ask the source (a site whose link is down)."""
+    params = module.params
+    destination = params["destination"] or {}
+    source_settings = params["source"] or {}
+    tag = reference.tag or "latest"  # the tag the site's hosts pull
+    entry: dict[str, Any] = {"image": str(reference)}
     if mode == "export":
         bundle = Bundle(params["bundle"])
+        entry["target"] = params["bundle"]
+        held = next((item for item in bundle.images() if item["reference"] == reference.name), None)
+        if (
+            held is not None
+            and params["refresh"] == "missing"
+            and (not reference.digest or held["digest"] == reference.digest)
+        ):
+            manifest = bundle.manifest(held["digest"], held["media_type"])
+            if all(bundle.has(digest, size) for digest, size in manifest.blobs()):
+                entry.update(digest=held["digest"], changed=False)
+                return entry
+    else:
+        entry["target"] = _target_name(destination, reference)
+        target = _client(destination["registry"], destination)
+        present = _digest_at(target, reference.repository, tag)
+        if present and params["refresh"] == "missing" and (not reference.digest or present == reference.digest):
+            entry.update(digest=present, changed=False)
+            return entry
+    # The registry the bytes come from: the one the reference names, or source.registry (a central mirror, or the
+    # upstream of images named as the site's hosts pull them).
+    origin = Reference(
+        source_settings.get("registry") or reference.registry, reference.repository, reference.tag, reference.digest
+    )
+    source = _client(origin.registry, source_settings)
+    manifest = resolve(source, origin)
+    entry["digest"] = manifest.digest
+    if mode == "export":
         held = next((item for item in bundle.images() if item["reference"] == reference.name), None)
         complete = held is not None and held["digest"] == manifest.digest
         complete = complete and all(bundle.has(digest, size) for digest, size in manifest.blobs())
         entry["changed"] = not complete
         if entry["changed"] and not module.check_mode:
-            bundle.export(source, reference, transfer, manifest)
+            progress.start(str(reference), image_size(manifest))
+            bundle.export(source, origin, transfer, manifest, name=reference.name)
+            progress.done()
         return entry
-    target = _client(destination["registry"], destination)
-    entry["changed"] = _digest_at(target, reference.repository, tag) != manifest.digest
+    entry["changed"] = present != manifest.digest
     if entry["changed"] and not module.check_mode:
-        copy_image(source, reference, target, reference.repository, tag, transfer, manifest)
+        progress.start(str(reference), image_size(manifest))
+        copy_image(source, origin, target, reference.repository, tag, transfer, manifest)
+        progress.done()
     return entry
+
+
+def image_size(manifest: Manifest) -> int:
+    return sum(size for _digest, size in manifest.blobs())
 
 
 def _digest_at(client: RegistryClient, repository: str, tag: str) -> str | None:

@@ -45,9 +45,15 @@ options:
     elements: str
     required: true
   source:
-    description: The login of the registry the images come from (V(copy), V(export)); none for anonymous pulls.
+    description: The registry the images come from (V(copy), V(export)) and its login; none for anonymous pulls.
     type: dict
     suboptions:
+      registry:
+        description:
+          - Take the images from this registry (C(HOST[:PORT])) instead of the one each reference names - a central
+            mirror, or the upstream when O(images) name the images as a site's hosts pull them (from the site cache).
+          - Empty - the registry each reference names.
+        type: str
       username:
         description: The login name.
         type: str
@@ -76,8 +82,25 @@ options:
   bundle:
     description: The bundle's directory (V(export), V(import)).
     type: path
+  refresh:
+    description:
+      - V(always) - ask the source for each image's current digest and move it when the target holds another one.
+      - V(missing) - an image the target already holds (its tag in the site registry, or all of it in the bundle) is
+        left alone without asking the source, so a site whose upstream link is down still converges. Use it for
+        versioned tags (Microsoft's speech tags name a version); an image pinned by digest must still match its pin.
+    type: str
+    choices: [always, missing]
+    default: always
+  progress_file:
+    description:
+      - A file on the host the module runs on that gets one line a second while an image moves
+        (C(TIME IMAGE - N MB of M MB (P%)), blobs the target holds already count as done), to follow multi-gigabyte transfers with C(tail -f). Appended to.
+      - Empty - no progress lines.
+    type: path
 notes:
   - The HTTPS registry API only (as Docker requires for a registry that is not on loopback).
+  - An V(import) finds every image in the bundle, checks its pin and hashes all its blobs before it sends anything,
+    so a bundle that is incomplete, damaged or holds another digest than the pinned one changes no registry.
 """
 
 EXAMPLES = r"""
@@ -141,9 +164,11 @@ def main() -> None:
         argument_spec=dict(
             mode=dict(type="str", choices=["copy", "export", "import"], required=True),
             images=dict(type="list", elements="str", required=True),
-            source=dict(type="dict", options=_LOGIN),
+            source=dict(type="dict", options=dict(registry=dict(type="str"), **_LOGIN)),
             destination=dict(type="dict", options=dict(registry=dict(type="str"), **_LOGIN)),
             bundle=dict(type="path"),
+            refresh=dict(type="str", choices=["always", "missing"], default="always"),
+            progress_file=dict(type="path"),
         ),
         supports_check_mode=True,
     )

@@ -340,6 +340,70 @@ def test_speech_images_refuses_an_image_that_is_not_the_pinned_digest(registries
 def test_speech_images_bad_input_names_the_field() -> None:
     failed, result = images_module({"mode": "import", "images": ["speech-to-text:5.1.0"]})
     assert failed and "nothing was changed" in result["msg"]
-    assert "images: 'speech-to-text:5.1.0' has no registry host" in result["msg"]
+    assert "images[0]: 'speech-to-text:5.1.0' has no registry host" in result["msg"]
     assert "bundle: needed with mode=import" in result["msg"]
     assert "destination.registry: needed with mode=import" in result["msg"]
+
+
+def _logins(upstream: Registry, site: Registry) -> tuple[dict[str, Any], dict[str, Any]]:
+    source = {
+        "username": upstream.username,
+        "password": upstream.password,
+        "ca_cert": Path(upstream.ca_file).read_text(),
+    }
+    destination = {"registry": site.name, "username": site.username, "password": site.password,
+                   "ca_cert": Path(site.ca_file).read_text()}  # fmt: skip
+    return source, destination
+
+
+def test_speech_images_fills_a_site_cache_from_the_upstream_then_trusts_it_when_the_link_is_down(
+    registries: tuple[Registry, Registry], tmp_path: Path
+) -> None:
+    upstream, site = registries
+    manifest, _blobs = push_test_image(upstream, "5.0.0-cache", b"model-g" * 20000)
+    source, destination = _logins(upstream, site)
+    # The image named as the site's hosts pull it (from the site cache); the bytes come from source.registry.
+    image = "%s/%s:5.0.0-cache" % (site.name, REPOSITORY)
+    args = {"mode": "copy", "images": [image], "refresh": "missing", "progress_file": str(tmp_path / "progress"),
+            "source": dict(source, registry=upstream.name), "destination": destination}  # fmt: skip
+    failed, copied = images_module(args)
+    assert not failed and copied["changed"] and copied["images"][0]["digest"] == manifest.digest
+    assert site.manifest_digest(REPOSITORY, "5.0.0-cache") == manifest.digest
+    lines = (tmp_path / "progress").read_text().splitlines()
+    assert lines[-1].endswith("(100%), done") and image in lines[-1]
+    # The upstream is cut off (a login that no longer works stands for the link): refresh=missing does not ask it.
+    cut = dict(args, source=dict(source, registry="127.0.0.1:9"))
+    failed, again = images_module(cut)
+    assert not failed and not again["changed"] and again["bytes_moved"] == 0
+    failed, asked = images_module(dict(cut, refresh="always"))
+    assert failed and "127.0.0.1:9" in asked["msg"]
+
+
+def test_speech_images_import_checks_the_whole_bundle_before_it_sends_anything(
+    registries: tuple[Registry, Registry], tmp_path: Path
+) -> None:
+    upstream, site = registries
+    good, _blobs = push_test_image(upstream, "import-good", b"model-h" * 3000)
+    damaged, blobs = push_test_image(upstream, "import-damaged", b"model-i" * 3000)
+    source, destination = _logins(upstream, site)
+    images = ["%s/%s:%s" % (upstream.name, REPOSITORY, tag) for tag in ("import-good", "import-damaged")]
+    bundle = tmp_path / "bundle"
+    failed, _result = images_module({"mode": "export", "images": images, "source": source, "bundle": str(bundle)})
+    assert not failed
+    # A wrong pin on the second image: the first one must not reach the site either.
+    pinned = [images[0], images[1] + "@sha256:" + "1" * 64]
+    args = {"mode": "import", "images": pinned, "destination": destination, "bundle": str(bundle)}
+    failed, result = images_module(args)
+    assert failed and "images[1]" in result["msg"] and "not the pinned sha256:" + "1" * 64 in result["msg"]
+    assert "export the pinned image again, or fix the pin" in result["msg"]
+    assert site.manifest_digest(REPOSITORY, "import-good") is None
+    # A damaged layer of the second image (the hash is of the bytes, not of a name).
+    layer_digest = damaged.blobs()[-1][0]
+    layer = bundle / "blobs" / "sha256" / layer_digest.split(":", 1)[1]
+    data = bytearray(layer.read_bytes())
+    data[-1] ^= 0xFF
+    layer.write_bytes(bytes(data))
+    failed, result = images_module(dict(args, images=images))
+    assert failed and "blob %s of" % layer_digest in result["msg"] and "damaged" in result["msg"]
+    assert site.manifest_digest(REPOSITORY, "import-good") is None
+    assert good.digest != damaged.digest and blobs
