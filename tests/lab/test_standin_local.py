@@ -27,6 +27,7 @@ import urllib.error
 import urllib.request
 import wave
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -782,19 +783,167 @@ def test_language_detection_decides_from_audio(
     client.close()
 
 
-def test_disconnected_license_download_then_offline_start(services: Services, cloud: str, tmp_path: Path) -> None:
+# Disconnected containers: Microsoft's contract (disconnected-containers.md) as the stand-in and lab cloud honour it.
+# The expected values come from the requests (the SSML text, the audio length), never from the stand-in's code.
+METER_CHARACTERS = "Speech.TextToSpeech.Characters"
+METER_AUDIO_SECONDS = "Speech.SpeechToText.AudioSeconds"
+TTS_TEXT = "Hello from the speech ops edge lab. This is a test."
+
+
+def offline_args(license_dir: Path, output: Path) -> list[str]:
+    return ["Eula=accept", "Mounts:License=" + str(license_dir), "Mounts:Output=" + str(output)]
+
+
+def download_license(
+    services: Services, billing: str, license_dir: Path, api_key: str = API_KEY, **kwargs: Any
+) -> Proc:
+    args = ["Eula=accept", "Billing=" + billing, "ApiKey=" + api_key, "DownloadLicense=True"]
+    proc = services.standin([*args, "Mounts:License=" + str(license_dir)], **kwargs)
+    proc.wait_exit()
+    return proc
+
+
+def files_in(directory: Path) -> list[str]:
+    """Every entry, hidden temporary files included (an atomic write must leave none)."""
+    return sorted(path.name for path in directory.iterdir()) if directory.exists() else []
+
+
+def parse_utc(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_disconnected_license_download_then_offline_start(services: Services, tmp_path: Path) -> None:
+    _unused, cloud_url = services.labcloud()
     license_dir, output = tmp_path / "license", tmp_path / "output"
-    download = services.standin([*required(cloud), "DownloadLicense=True", "Mounts:License=" + str(license_dir)])
-    assert download.wait_exit() == 0, download.describe()
-    assert list(license_dir.glob("*.license.json"))
+    before = datetime.now(UTC)
+    download = download_license(services, cloud_url, license_dir)
+    assert download.popen.returncode == 0, download.describe()
+    assert files_in(license_dir) == ["neural-text-to-speech.license.json"]
+    document = json.loads((license_dir / "neural-text-to-speech.license.json").read_text())
+    assert (document["kind"], document["version"]) == ("neural-text-to-speech", "4.1.0")
+    expires = parse_utc(document["expiresAt"])
+    # LABCLOUD_LICENSE_DAYS defaults to 90.
+    assert before + timedelta(days=90) - timedelta(minutes=1) <= expires <= datetime.now(UTC) + timedelta(days=90)
+    assert "License for neural-text-to-speech 4.1.0 written" in download.stdout
+    stats = get_json(cloud_url + "/stats")
+    assert (stats["licensesIssued"], stats["licensesRefused"]) == (1, 0)
 
-    offline = ["Eula=accept", "Mounts:License=" + str(license_dir), "Mounts:Output=" + str(output)]
-    _unused, url = services.running_standin(offline)
+    _unused, url = services.running_standin(offline_args(license_dir, output))
+    # Disconnected: a non-metered status, and no call to any billing endpoint.
     assert get_json(url + "/status")["apiStatus"] == "Valid"
+    assert get_json(cloud_url + "/stats")["validations"] == 0
 
-    upgraded = services.standin(offline, SPEECH_VERSION="3.2.0")
-    assert upgraded.wait_exit() != 0
-    assert "download the license again" in upgraded.stderr
+
+def test_disconnected_license_from_another_version_is_refused(services: Services, cloud: str, tmp_path: Path) -> None:
+    license_dir, output = tmp_path / "license", tmp_path / "output"
+    assert download_license(services, cloud, license_dir).popen.returncode == 0
+    upgraded = services.standin(offline_args(license_dir, output), SPEECH_VERSION="4.2.0")
+    assert upgraded.wait_exit() == 1
+    assert "download the license again after an image upgrade" in upgraded.stderr
+
+
+def test_license_download_with_invalid_key_writes_nothing(services: Services, tmp_path: Path) -> None:
+    _unused, cloud_url = services.labcloud()
+    license_dir = tmp_path / "license"
+    refused = download_license(services, cloud_url, license_dir, api_key="not-a-valid-key")
+    assert refused.popen.returncode == 1, refused.describe()
+    assert "refused the ApiKey (HTTP 401)" in refused.stderr
+    assert files_in(license_dir) == []
+    stats = get_json(cloud_url + "/stats")
+    assert (stats["licensesIssued"], stats["licensesRefused"]) == (0, 1)
+
+
+def test_license_download_with_cloud_unreachable_writes_nothing(services: Services, tmp_path: Path) -> None:
+    license_dir = tmp_path / "license"
+    proc = download_license(services, "http://127.0.0.1:%d" % free_closed_port(), license_dir)
+    assert proc.popen.returncode == 1, proc.describe()
+    assert "cannot reach the billing endpoint" in proc.stderr
+    assert files_in(license_dir) == []
+
+
+def test_expired_license_refuses_to_start(services: Services, tmp_path: Path) -> None:
+    _unused, cloud_url = services.labcloud(LABCLOUD_LICENSE_DAYS="-1")
+    license_dir, output = tmp_path / "license", tmp_path / "output"
+    assert download_license(services, cloud_url, license_dir).popen.returncode == 0
+    document = json.loads((license_dir / "neural-text-to-speech.license.json").read_text())
+    assert parse_utc(document["expiresAt"]) < datetime.now(UTC)
+    offline = services.standin(offline_args(license_dir, output))
+    assert offline.wait_exit() == 1
+    assert "expired" in offline.stderr and "DownloadLicense=True" in offline.stderr
+
+
+def test_soon_expiring_license_starts_with_a_warning(services: Services, tmp_path: Path) -> None:
+    _unused, cloud_url = services.labcloud(LABCLOUD_LICENSE_DAYS="0.5")
+    license_dir, output = tmp_path / "license", tmp_path / "output"
+    assert download_license(services, cloud_url, license_dir).popen.returncode == 0
+    proc, url = services.running_standin(offline_args(license_dir, output))
+    assert get_json(url + "/status")["apiStatus"] == "Valid"
+    assert "DownloadLicense=True" in proc.stderr  # the warning (stderr: WARNING and above)
+
+
+def test_language_detection_refuses_download_license(services: Services, cloud: str, tmp_path: Path) -> None:
+    license_dir = tmp_path / "license"
+    proc = download_license(services, cloud, license_dir, kind="language-detection")
+    assert proc.popen.returncode == 1
+    assert "not available for language-detection" in proc.stderr
+    assert files_in(license_dir) == []
+
+
+def test_usage_logs_are_404_when_connected(tts: str) -> None:
+    assert http("GET", tts + "/records/usage-logs/")[0] == 404
+    now = datetime.now(UTC)
+    assert http("GET", tts + "/records/usage-logs/%d/%d" % (now.month, now.year))[0] == 404
+
+
+@pytest.mark.skipif(not HAVE_AUDIO_TOOLS, reason="espeak-ng and sox not installed")
+def test_disconnected_tts_usage_records(services: Services, cloud: str, tmp_path: Path) -> None:
+    license_dir, output = tmp_path / "license", tmp_path / "output"
+    assert download_license(services, cloud, license_dir).popen.returncode == 0
+    proc, url = services.running_standin(offline_args(license_dir, output))
+    empty = get_json(url + "/records/usage-logs/")
+    assert empty == {"apiType": "speech", "serviceName": "neural-text-to-speech", "meters": []}
+
+    ssml = SSML.format(voice="en-US-AriaNeural").encode()
+    assert TTS_TEXT.encode() in ssml  # the expected quantity is the text this request carries
+    headers = {"Content-Type": "application/ssml+xml"}
+    for _unused in range(2):
+        assert http("POST", url + TTS_PATH, ssml, headers)[0] == 200
+    assert http("POST", url + TTS_PATH, SSML.format(voice="en-US-GuyNeural").encode(), headers)[0] == 400
+    expected = [{"name": METER_CHARACTERS, "quantity": 2 * len(TTS_TEXT)}]
+    assert get_json(url + "/records/usage-logs/")["meters"] == expected
+
+    now = datetime.now(UTC)
+    assert get_json(url + "/records/usage-logs/%d/%d" % (now.month, now.year))["meters"] == expected
+    assert get_json(url + "/records/usage-logs/%02d/%d" % (now.month, now.year))["meters"] == expected
+    assert get_json(url + "/records/usage-logs/%d/%d" % (now.month, now.year - 1))["meters"] == []
+    for bad in ("13/2025", "0/2025", "x/2025", "1/25", "1", "1/2025/3"):
+        assert http("GET", url + "/records/usage-logs/" + bad)[0] == 400, bad
+
+    # The records live on the output mount: a restart keeps them.
+    assert proc.stop() == 0
+    _unused, again = services.running_standin(offline_args(license_dir, output))
+    assert get_json(again + "/records/usage-logs/")["meters"] == expected
+    assert list((output / "usage").glob("%04d-%02d.jsonl" % (now.year, now.month)))
+
+
+@needs_recognizer
+@pytest.mark.skipif(not GOFORWARD_RAW.exists(), reason="Debian's pocketsphinx-testdata is not installed")
+def test_disconnected_stt_usage_records(services: Services, cloud: str, tmp_path: Path) -> None:
+    license_dir, output = tmp_path / "license", tmp_path / "output"
+    assert download_license(services, cloud, license_dir, kind="speech-to-text").popen.returncode == 0
+    _unused, url = services.running_standin(offline_args(license_dir, output), kind="speech-to-text")
+    pcm = GOFORWARD_RAW.read_bytes()  # 16 kHz, 16-bit mono
+    status, client = WsClient.handshake(url, STT_PATH + "?language=en-US&format=simple")
+    assert status == 101 and client is not None
+    request_id = secrets.token_hex(16).upper()
+    sdk_turn(client, request_id, pcm)
+    read_turn(client, request_id)
+    client.close()
+    report = get_json(url + "/records/usage-logs/")
+    assert report["serviceName"] == "speech-to-text"
+    [meter] = report["meters"]
+    assert meter["name"] == METER_AUDIO_SECONDS
+    assert meter["quantity"] == pytest.approx(len(pcm) / (16000 * 2), abs=0.01)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -812,8 +961,19 @@ def test_labcloud_endpoints(services: Services, tmp_path: Path) -> None:
         body = json.dumps({"apiKey": key}).encode()
         status, _unused, answer = http("POST", url + "/billing/validate", body, {"Content-Type": "application/json"})
         assert (status, json.loads(answer)) == (200, {"valid": valid})
+    license_request = {"apiKey": "file-key-1", "kind": "speech-to-text", "version": "5.1.0"}
+    status, _unused, answer = http("POST", url + "/licenses", json.dumps(license_request).encode())
+    assert status == 200, answer
+    document = json.loads(answer)
+    assert set(document) == {"kind", "version", "issuedAt", "expiresAt"}
+    assert (document["kind"], document["version"]) == ("speech-to-text", "5.1.0")
+    assert parse_utc(document["expiresAt"]) - parse_utc(document["issuedAt"]) == timedelta(days=90)
+    refused = dict(license_request, apiKey="nope")
+    assert http("POST", url + "/licenses", json.dumps(refused).encode())[0] == 401
+    assert http("POST", url + "/licenses", json.dumps({"apiKey": API_KEY}).encode())[0] == 400
     stats = get_json(url + "/stats")
     assert (stats["validations"], stats["validationsValid"]) == (3, 2)
+    assert (stats["licensesIssued"], stats["licensesRefused"]) == (1, 1)
     fingerprint = "sha256:" + hashlib.sha256(API_KEY.encode()).hexdigest()[:12]
     assert fingerprint in proc.stdout and API_KEY not in proc.stdout + proc.stderr
 

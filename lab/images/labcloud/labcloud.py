@@ -1,4 +1,4 @@
-"""The lab's stand-in for the Azure side of the speech containers: billing validation and model download.
+"""The lab's stand-in for the Azure side of the speech containers: billing validation, model and license download.
 
 Python 3 standard library only. Serves HTTPS with the lab CA's certificate when LABCLOUD_CERT and
 LABCLOUD_KEY are set, plain HTTP otherwise (local tests).
@@ -9,13 +9,17 @@ Environment:
   LABCLOUD_HOST                 listen address (default 0.0.0.0)
   LABCLOUD_API_KEYS             accepted API keys, comma-separated
   LABCLOUD_API_KEYS_FILE        file with accepted API keys (commas or newlines; # comments)
+  LABCLOUD_LICENSE_DAYS         validity of issued disconnected-container licenses in days (default 90;
+                                fractions and negative values allowed, so tests can issue expired licenses)
 
 Endpoints:
   POST /billing/validate  {"apiKey": "..."} -> {"valid": true|false}
+  POST /licenses          {"apiKey": "...", "kind": "...", "version": "..."} -> 200 {"kind", "version", "issuedAt",
+                          "expiresAt"} (ISO-8601 UTC) for a valid key, 401 for an invalid one, 400 for other bodies
   GET  /models/<modelId>  model document; any id of 1-64 letters, digits and dashes exists, others 404
   GET  /healthz           {"status": "ok"}
   GET  /stats             {"validations": n, "validationsValid": n, "validationsInvalid": n,
-                           "modelDownloads": {"<modelId>": n}}
+                           "modelDownloads": {"<modelId>": n}, "licensesIssued": n, "licensesRefused": n}
 API keys are never logged: a short sha256 prefix identifies them.
 """
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -34,7 +39,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -43,6 +48,7 @@ LOG = logging.getLogger("labcloud")
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MAX_BODY_BYTES = 64 * 1024
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
+DEFAULT_LICENSE_DAYS = 90.0
 
 
 class ConfigError(Exception):
@@ -96,6 +102,35 @@ def listen_port(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def license_days(env: Mapping[str, str]) -> float:
+    """Negative or fractional values are allowed on purpose: tests issue expired or soon-expiring licenses."""
+    raw = env.get("LABCLOUD_LICENSE_DAYS", "").strip()
+    if not raw:
+        return DEFAULT_LICENSE_DAYS
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ConfigError("LABCLOUD_LICENSE_DAYS=%r is not a number of days" % raw) from None
+    if math.isnan(days) or abs(days) > 36500:  # beyond timedelta's comfortable range
+        raise ConfigError("LABCLOUD_LICENSE_DAYS=%r is out of range" % raw)
+    return days
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def license_document(kind: str, version: str, days: float, now: datetime | None = None) -> dict[str, str]:
+    """What a disconnected container stores under its license mount (the lab's format; Microsoft's is opaque)."""
+    issued = now or datetime.now(UTC)
+    return {
+        "kind": kind,
+        "version": version,
+        "issuedAt": iso_utc(issued),
+        "expiresAt": iso_utc(issued + timedelta(days=days)),
+    }
+
+
 class Ledger:
     """Counters tests read through /stats (e.g. to prove a model was downloaded exactly once)."""
 
@@ -104,6 +139,8 @@ class Ledger:
         self._valid = 0
         self._invalid = 0
         self._downloads: Counter[str] = Counter()
+        self._licenses_issued = 0
+        self._licenses_refused = 0
 
     def validation(self, valid: bool) -> None:
         with self._lock:
@@ -116,6 +153,13 @@ class Ledger:
         with self._lock:
             self._downloads[model_id] += 1
 
+    def license(self, issued: bool) -> None:
+        with self._lock:
+            if issued:
+                self._licenses_issued += 1
+            else:
+                self._licenses_refused += 1
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -123,6 +167,8 @@ class Ledger:
                 "validationsValid": self._valid,
                 "validationsInvalid": self._invalid,
                 "modelDownloads": dict(self._downloads),
+                "licensesIssued": self._licenses_issued,
+                "licensesRefused": self._licenses_refused,
             }
 
 
@@ -142,8 +188,15 @@ def model_document(model_id: str) -> dict[str, Any]:
 class LabCloudServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], api_keys: set[str], context: ssl.SSLContext | None) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        api_keys: set[str],
+        context: ssl.SSLContext | None,
+        license_days: float = DEFAULT_LICENSE_DAYS,
+    ) -> None:
         self.api_keys = api_keys
+        self.license_days = license_days
         self.ledger = Ledger()
         self.context = context
         super().__init__(address, Handler)
@@ -216,10 +269,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(413 if length.isdigit() else 400, {"error": "bad request body"})
             return
         body = self.rfile.read(int(length))
-        if self.path.split("?", 1)[0] != "/billing/validate":
+        path = self.path.split("?", 1)[0]
+        if path == "/billing/validate":
+            self.validate(body)
+        elif path == "/licenses":
+            self.issue_license(body)
+        else:
             self.send_json(404, {"error": "not found"})
-            return
-        self.validate(body)
+
+    def key_is_valid(self, key: str) -> bool:
+        """One rule for billing validation and license issue."""
+        return bool(key) and key in self.server.api_keys
 
     def validate(self, body: bytes) -> None:
         try:
@@ -230,10 +290,34 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(key, str):
             self.send_json(400, {"error": "apiKey must be a string"})
             return
-        valid = bool(key) and key in self.server.api_keys
+        valid = self.key_is_valid(key)
         self.server.ledger.validation(valid)
         LOG.info("Key %s validated: %s", key_fingerprint(key), "valid" if valid else "invalid")
         self.send_json(200, {"valid": valid})
+
+    def issue_license(self, body: bytes) -> None:
+        """DownloadLicense=True runs ask here; the license is bound to the container kind and image version."""
+        try:
+            request = json.loads(body.decode("utf-8"))
+            fields = [request[name] for name in ("apiKey", "kind", "version")]
+        except (ValueError, KeyError, TypeError):
+            self.send_json(400, {"error": 'expected JSON {"apiKey": "...", "kind": "...", "version": "..."}'})
+            return
+        if not all(isinstance(value, str) for value in fields) or not fields[1] or not fields[2]:
+            self.send_json(400, {"error": "apiKey, kind and version must be strings (kind and version non-empty)"})
+            return
+        key, kind, version = fields
+        if not self.key_is_valid(key):
+            self.server.ledger.license(False)
+            LOG.info("License for %s %s refused: key %s is invalid", kind, version, key_fingerprint(key))
+            self.send_json(401, {"error": "invalid api key"})
+            return
+        document = license_document(kind, version, self.server.license_days)
+        self.server.ledger.license(True)
+        LOG.info(
+            "License for %s %s issued to key %s, expires %s", kind, version, key_fingerprint(key), document["expiresAt"]
+        )
+        self.send_json(200, document)
 
 
 class UtcFormatter(logging.Formatter):
@@ -253,8 +337,9 @@ def main() -> int:
     try:
         keys = load_api_keys(os.environ)
         context = tls_context(os.environ)
+        days = license_days(os.environ)
         host = os.environ.get("LABCLOUD_HOST", "").strip() or "0.0.0.0"
-        server = LabCloudServer((host, listen_port(os.environ)), keys, context)
+        server = LabCloudServer((host, listen_port(os.environ)), keys, context, days)
     except (ConfigError, OSError) as exc:
         print("labcloud: %s" % exc, file=sys.stderr)
         return 1

@@ -13,6 +13,8 @@ Stand-in shortcuts (deliberate, documented):
 - Fluentd and Application Insights settings are accepted and logged, nothing is sent.
 - DECODER_MAX_COUNT is validated and logged, not enforced.
 - Usage is not reported periodically; /status asks the billing endpoint on demand (cached briefly).
+- Disconnected mode: the license is a JSON document from the lab cloud (Microsoft's is an opaque file), and
+  usage records are JSON lines under <output>/usage/ (Microsoft documents only the /records/usage-logs report).
 """
 
 from __future__ import annotations
@@ -124,6 +126,19 @@ LONG_VOICE_NAME_RE = re.compile(
 MAX_BODY_BYTES = 16 * 1024 * 1024
 BILLING_TIMEOUT_SECONDS = 2.0
 MODEL_DOWNLOAD_TIMEOUT_SECONDS = 15.0
+LICENSE_DOWNLOAD_TIMEOUT_SECONDS = 15.0
+# A start this close to the license's expiry logs a warning, so operators download a new one in time.
+LICENSE_WARNING_DAYS = 7.0
+
+# Usage meters of disconnected containers. Microsoft documents the report's shape (apiType, serviceName,
+# meters[{name, quantity}]) but not the Speech meter names or apiType values: these are the lab's choice.
+USAGE_API_TYPE = "speech"
+METER_AUDIO_SECONDS = "Speech.SpeechToText.AudioSeconds"
+METER_CHARACTERS = "Speech.TextToSpeech.Characters"
+USAGE_LOGS_PATH = "/records/usage-logs"
+USAGE_MONTH_RE = re.compile(r"^(0?[1-9]|1[0-2])$")
+USAGE_YEAR_RE = re.compile(r"^[0-9]{4}$")
+USAGE_FILE_RE = re.compile(r"^([0-9]{4})-([0-9]{2})\.jsonl$")
 SYNTHESIS_TIMEOUT_SECONDS = 30.0
 
 
@@ -542,14 +557,40 @@ def ensure_writable_dir(path: Path, what: str) -> None:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Readers never see half a file: a restart during a download leaves no properties.json behind."""
-    tmp = path.with_name(".%s.tmp" % path.name)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """Readers never see half a file: a restart or failure during a download leaves no partial file behind.
+
+    A unique temporary file in the same directory (same filesystem, so the rename is atomic), flushed to disk
+    before the rename; any failure removes it.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".%s." % path.name, suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def parse_utc(value: Any) -> datetime | None:
+    """An ISO-8601 timestamp ("Z" or an offset; naive means UTC); None when it is not one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def add_disk_logging(config: Config, redactor: Redactor) -> Path:
@@ -653,6 +694,40 @@ class CloudClient:
         if answer.get("valid") is False:
             return "Invalid", "The Api Key is invalid for the billing endpoint %s." % self._base
         return "Unknown", "The billing endpoint's answer has no 'valid' field"
+
+    def fetch_license(self, kind: str, version: str) -> dict[str, Any]:
+        """POST /licenses: the lab cloud validates the key (as billing does) and issues a license for kind+version."""
+        body = json.dumps({"apiKey": self._api_key, "kind": kind, "version": version}).encode()
+        request = urllib.request.Request(
+            self._base + "/licenses",
+            data=body,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            method="POST",
+        )
+        try:
+            with self._opener.open(request, timeout=LICENSE_DOWNLOAD_TIMEOUT_SECONDS) as response:
+                data = response.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code in (401, 403):
+                raise StartupError(
+                    "Could not download a license: the billing endpoint %s refused the ApiKey (HTTP %d)"
+                    % (self._base, exc.code)
+                ) from None
+            raise StartupError(
+                "Could not download a license: the billing endpoint %s answered HTTP %d" % (self._base, exc.code)
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise StartupError(
+                "Could not download a license: cannot reach the billing endpoint %s: %s" % (self._base, reason)
+            ) from None
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except ValueError:
+            document = None
+        if not isinstance(document, dict):
+            raise StartupError("Could not download a license: the answer of %s is not a JSON object" % self._base)
+        return document
 
     def fetch_model(self, model_id: str) -> bytes:
         url = "%s/models/%s" % (self._base, urllib.parse.quote(model_id, safe=""))
@@ -775,23 +850,44 @@ def license_path(config: Config) -> Path:
     return config.license_dir / ("%s.license.json" % config.identity.kind)
 
 
-def download_license(config: Config, cloud: CloudClient) -> None:
-    """DownloadLicense=True: the key must be valid; the license is tied to the image version."""
-    status, message = cloud.validate_key()
-    if status != "Valid":
-        raise StartupError("Could not download a license: apiStatus %s: %s" % (status, message))
+def download_license(config: Config, cloud: CloudClient) -> Path:
+    """DownloadLicense=True: ask the cloud for a license bound to this image's kind and version, store it atomically.
+
+    The mount is checked first (a license is not fetched only to be lost); any failure writes nothing.
+    """
+    identity = config.identity
     path = license_path(config)
     ensure_writable_dir(path.parent, "the license")
-    document = {"kind": config.identity.kind, "version": config.identity.version, "issuedAt": utc_now()}
+    document = cloud.fetch_license(identity.kind, identity.version)
+    if document.get("kind") != identity.kind or document.get("version") != identity.version:
+        raise StartupError(
+            "Could not download a license: %s issued one for %s %s, not %s %s"
+            % (cloud.base, document.get("kind"), document.get("version"), identity.kind, identity.version)
+        )
+    if parse_utc(document.get("expiresAt")) is None:
+        raise StartupError("Could not download a license: the license from %s has no valid expiresAt" % cloud.base)
     try:
         write_atomically(path, json.dumps(document, indent=2).encode())
     except PermissionError:
         raise permission_error(path.parent, "the license") from None
-    LOG.info("License written to %s; run again with Mounts:License and without Billing/ApiKey", path)
+    except OSError as exc:
+        raise StartupError("cannot write the license %s: %s" % (path, exc.strerror or exc)) from None
+    LOG.info(
+        "License for %s %s written to %s (expires %s); run again with Mounts:License and Mounts:Output, "
+        "without Billing/ApiKey",
+        identity.kind,
+        identity.version,
+        path,
+        document.get("expiresAt"),
+    )
+    return path
 
 
-def check_license(config: Config) -> str:
-    """The license must exist and match this image's version (it is downloaded again after upgrades)."""
+def check_license(config: Config, now: datetime | None = None) -> str:
+    """The license must exist, match this image's kind and version (downloaded again after upgrades), not be expired.
+
+    Returns the /status message. Microsoft does not document the real containers' messages for these failures.
+    """
     path = license_path(config)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -808,17 +904,154 @@ def check_license(config: Config) -> str:
             "License %s was issued for %s %s, not %s %s: download the license again after an image upgrade"
             % (path, document.get("kind"), document.get("version"), config.identity.kind, config.identity.version)
         )
+    expires = parse_utc(document.get("expiresAt"))
+    if expires is None:
+        raise StartupError(
+            "License %s has no valid expiry date: download the license again (DownloadLicense=True)" % path
+        )
+    now = now or datetime.now(UTC)
+    if expires <= now:
+        raise StartupError(
+            "License %s expired at %s: download a new license (run once with DownloadLicense=True, Billing, ApiKey "
+            "and Mounts:License)" % (path, document.get("expiresAt"))
+        )
+    days_left = (expires - now).total_seconds() / 86400
+    if days_left < LICENSE_WARNING_DAYS:
+        LOG.warning(
+            "License %s expires at %s (in %.1f days): download a new one with DownloadLicense=True",
+            path,
+            document.get("expiresAt"),
+            days_left,
+        )
+    LOG.info("License for %s %s valid until %s", config.identity.kind, config.identity.version, document["expiresAt"])
     return "Disconnected container: license issued %s, usage is not metered." % document.get("issuedAt")
 
 
-def record_usage_start(config: Config) -> None:
-    """Disconnected containers keep usage records on the output mount."""
-    assert config.output_dir is not None
-    usage_dir = config.output_dir / "usage"
-    ensure_writable_dir(usage_dir, "usage records")
-    entry = {"event": "started", "kind": config.identity.kind, "version": config.identity.version, "at": utc_now()}
-    with open(usage_dir / ("%s.jsonl" % socket.gethostname()), "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
+def meter_for_kind(kind: str) -> str | None:
+    if kind in STT_KINDS or kind == FAST_TRANSCRIPTION:
+        return METER_AUDIO_SECONDS
+    if kind in TTS_KINDS:
+        return METER_CHARACTERS
+    return None
+
+
+class UsageRecorder:
+    """Usage records of a disconnected container: one JSON line per metered request in <output>/usage/YYYY-MM.jsonl.
+
+    The files live on the output mount, so the report (/records/usage-logs) survives restarts. Each record is one
+    O_APPEND write of one line: containers sharing the mount do not interleave within a line.
+    """
+
+    def __init__(self, output_dir: Path, identity: Identity) -> None:
+        self.usage_dir = output_dir / "usage"
+        self.identity = identity
+        self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        ensure_writable_dir(self.usage_dir, "usage records")
+
+    def record(self, meter: str, quantity: float, now: datetime | None = None) -> None:
+        moment = now or datetime.now(UTC)
+        entry = {
+            "at": moment.isoformat(timespec="seconds"),
+            "meter": meter,
+            "quantity": quantity,
+            "kind": self.identity.kind,
+            "version": self.identity.version,
+        }
+        path = self.usage_dir / ("%04d-%02d.jsonl" % (moment.year, moment.month))
+        line = (json.dumps(entry) + "\n").encode()
+        try:
+            with self._lock:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                try:
+                    os.write(fd, line)
+                finally:
+                    os.close(fd)
+        except OSError as exc:
+            # The request was served; losing its record must be loud, not a failed answer.
+            LOG.error("Cannot write the usage record to %s: %s", path, exc.strerror or exc)
+
+    def report(self, year: int | None = None, month: int | None = None) -> dict[str, Any]:
+        """Microsoft's report shape: {apiType, serviceName, meters[{name, quantity}]}; all months without year/month."""
+        if year is not None and month is not None:
+            files = [self.usage_dir / ("%04d-%02d.jsonl" % (year, month))]
+        else:
+            try:
+                files = sorted(p for p in self.usage_dir.iterdir() if USAGE_FILE_RE.match(p.name))
+            except OSError:
+                files = []
+        totals: dict[str, float] = {}
+        for path in files:
+            for entry in self._entries(path):
+                totals[entry["meter"]] = totals.get(entry["meter"], 0) + entry["quantity"]
+        meters = [{"name": name, "quantity": _tidy(quantity)} for name, quantity in sorted(totals.items())]
+        return {"apiType": USAGE_API_TYPE, "serviceName": self.identity.kind, "meters": meters}
+
+    @staticmethod
+    def _entries(path: Path) -> list[dict[str, Any]]:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            LOG.error("Cannot read usage records %s: %s", path, exc.strerror or exc)
+            return []
+        entries = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash: the rest of the file still counts
+            if (
+                isinstance(entry, dict)
+                and isinstance(entry.get("meter"), str)
+                and isinstance(entry.get("quantity"), int | float)
+            ):
+                entries.append(entry)
+        return entries
+
+
+def _tidy(quantity: float) -> float:
+    """Whole numbers stay integers (characters); seconds keep millisecond precision."""
+    rounded = round(quantity, 3)
+    return int(rounded) if float(rounded).is_integer() else rounded
+
+
+class MeteredRecognizer:
+    """Wraps a StreamingRecognizer: counts the audio it consumes and records it once, when the turn ends."""
+
+    def __init__(self, inner: Any, record: Callable[[float], None]) -> None:
+        self._inner = inner
+        self._record = record
+        self._bytes = 0
+        self._recorded = False
+
+    @property
+    def done(self) -> bool:
+        return bool(self._inner.done)
+
+    def feed(self, pcm: bytes) -> list[Any]:
+        if not self._inner.done:
+            self._bytes += len(pcm)  # 16-bit mono at RECOGNIZER_RATE (sessions resample before feeding)
+        events = self._inner.feed(pcm)
+        if self._inner.done:
+            self._flush()
+        return events
+
+    def finish(self) -> list[Any]:
+        events = self._inner.finish()
+        self._flush()
+        return events
+
+    def close(self) -> None:
+        self._inner.close()
+        self._flush()
+
+    def _flush(self) -> None:
+        if not self._recorded and self._bytes:
+            self._recorded = True
+            self._record(round(self._bytes / (2 * sessions.RECOGNIZER_RATE), 3))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -897,13 +1130,22 @@ class Synthesizer:
 
 
 class Service:
-    def __init__(self, config: Config, status: StatusCache, model_id: str, started: float) -> None:
+    def __init__(
+        self,
+        config: Config,
+        status: StatusCache,
+        model_id: str,
+        started: float,
+        usage: UsageRecorder | None = None,
+    ) -> None:
         self.config = config
         self.identity = config.identity
         self.status = status
         self.model_id = model_id
         self._started = started
         self.synthesizer = Synthesizer(config.identity.locale)
+        self.usage = usage  # disconnected mode only
+        self.meter = meter_for_kind(config.identity.kind) if usage is not None else None
 
     def is_ready(self) -> bool:
         warmup = self.config.warmup_seconds
@@ -936,7 +1178,11 @@ class Service:
         # Imported on first use: only speech kinds load pocketsphinx (Debian's python3-pocketsphinx).
         import recognizer
 
-        return recognizer.StreamingRecognizer(sample_rate=sessions.RECOGNIZER_RATE, **options)
+        engine = recognizer.StreamingRecognizer(sample_rate=sessions.RECOGNIZER_RATE, **options)
+        if self.usage is not None and self.meter == METER_AUDIO_SECONDS:
+            usage, meter = self.usage, self.meter
+            return MeteredRecognizer(engine, lambda seconds: usage.record(meter, seconds))
+        return engine
 
     @staticmethod
     def identify(pcm: bytes, candidates: list[str]) -> tuple[str | None, str, dict[str, float]]:
@@ -945,7 +1191,11 @@ class Service:
         return langid.identify(pcm, candidates, sessions.RECOGNIZER_RATE)
 
     def synthesize(self, text: str, rate: int) -> bytes:
-        return self.synthesizer.synthesize(text, rate)
+        """REST and WebSocket synthesis both come here: a successful one is metered by its text's characters."""
+        audio = self.synthesizer.synthesize(text, rate)
+        if self.usage is not None and self.meter == METER_CHARACTERS:
+            self.usage.record(METER_CHARACTERS, len(text))
+        return audio
 
     def transcribe(self, pcm: bytes, sample_rate: int) -> list[Any]:
         """Every phrase of a whole recording (fast transcription)."""
@@ -1057,6 +1307,8 @@ class Handler(BaseHTTPRequestHandler):
             routes[FAST_TRANSCRIPTION_HEALTH_PATH] = self.get_fast_transcription_health
         if path in routes:
             routes[path]()
+        elif self.service.usage is not None and (path + "/").startswith(USAGE_LOGS_PATH + "/"):
+            self.get_usage_logs(path)
         elif path in self.service.websocket_paths:
             self.send_text(426, "WebSocket upgrade required", {"Upgrade": "websocket"})
         else:
@@ -1090,6 +1342,22 @@ class Handler(BaseHTTPRequestHandler):
     def get_status(self) -> None:
         status, message = self.service.status.get()
         self.send_json(200, {"apiStatus": status, "apiStatusMessage": message})
+
+    def get_usage_logs(self, path: str) -> None:
+        """GET /records/usage-logs/ and /records/usage-logs/{MONTH}/{YEAR} (disconnected-containers.md)."""
+        assert self.service.usage is not None
+        parts = [part for part in path[len(USAGE_LOGS_PATH) :].split("/") if part]
+        if not parts:
+            self.send_json(200, self.service.usage.report())
+            return
+        if len(parts) != 2 or not USAGE_MONTH_RE.match(parts[0]) or not USAGE_YEAR_RE.match(parts[1]):
+            self.send_json(400, {"error": "expected /records/usage-logs/{MONTH}/{YEAR}, MONTH 1-12, YEAR 4 digits"})
+            return
+        month, year = int(parts[0]), int(parts[1])
+        if year < 1:
+            self.send_json(400, {"error": "expected /records/usage-logs/{MONTH}/{YEAR}, MONTH 1-12, YEAR 4 digits"})
+            return
+        self.send_json(200, self.service.usage.report(year, month))
 
     def get_synthesis_health(self) -> None:
         self.send_text(200 if self.service.is_ready() else 503, "Healthy" if self.service.is_ready() else "Unhealthy")
@@ -1130,6 +1398,9 @@ class Handler(BaseHTTPRequestHandler):
             paths[FAST_TRANSCRIPTION_HEALTH_PATH] = {"get": {}}
         for path in self.service.websocket_paths:
             paths[path] = {"get": {"description": "WebSocket"}}
+        if self.service.usage is not None:
+            paths[USAGE_LOGS_PATH + "/"] = {"get": {}}
+            paths[USAGE_LOGS_PATH + "/{MONTH}/{YEAR}"] = {"get": {}}
         document = {
             "openapi": "3.0.1",
             "info": {"title": "Speech container stand-in (%s)" % identity.kind, "version": identity.version},
@@ -1304,10 +1575,14 @@ def start(config: Config, redactor: Redactor, started: float) -> StandinServer |
     )
     if config.decoder_max_count:
         LOG.info("DECODER_MAX_COUNT=%d (accepted; the stand-in does not limit decoders)", config.decoder_max_count)
+    usage: UsageRecorder | None = None
     if config.mode == "disconnected":
         message = check_license(config)
-        record_usage_start(config)
-        # Disconnected containers report a non-metered status; "Valid" is the stand-in's choice of word.
+        assert config.output_dir is not None
+        usage = UsageRecorder(config.output_dir, config.identity)
+        usage.prepare()  # an unwritable output mount fails the start, not the first metered request
+        # Disconnected containers report a non-metered status and never ask the billing endpoint;
+        # "Valid" is the stand-in's choice of word.
         status = StatusCache(lambda: ("Valid", message), ttl=float("inf"))
         model_id = prepare_model(config, None)
     else:
@@ -1317,7 +1592,7 @@ def start(config: Config, redactor: Redactor, started: float) -> StandinServer |
             return None
         status = StatusCache(cloud.validate_key, ttl=config.status_cache_seconds)
         model_id = prepare_model(config, cloud)
-    service = Service(config, status, model_id, started)
+    service = Service(config, status, model_id, started, usage)
     if config.identity.is_stt or config.identity.kind in (LANGUAGE_DETECTION, FAST_TRANSCRIPTION):
         import recognizer
 
