@@ -24,10 +24,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     CONTAINER_GID,
     CONTAINER_UID,
     KINDS,
+    CatalogError,
     get_kind,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
@@ -37,10 +39,10 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     SpecError,
     bindings_clash,
     build_desired,
-    host_path_problem,
     validate_entry,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import key_digest
+from ansible_collections.speechops.edge.plugins.module_utils._reachability import resolve_targets
 from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED
 from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     DECLARATION_KEYS,
@@ -53,6 +55,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     entry_place,
     list_problem,
     shape_problems,
+    value_problem,
 )
 
 # The keys of an entry (the module's, and the plan's own), secrets, states: from the one schema (_schema.py).
@@ -68,6 +71,9 @@ _UNKNOWN_FLEET = {
     "allow_below_minimum": True,
 }
 _NOT_GIVEN: Any = object()
+# The license directory of a disconnected container in records: LICENSE_PATH/IMAGE_ID_HEX (the image's ID is known
+# on the host only).
+LICENSE_PLACEHOLDER = "IMAGE_ID_HEX"
 
 # Short prefixes of generated container names, by kind.
 NAME_PREFIX = {
@@ -158,12 +164,14 @@ def speech_plan(
     registry: Any = _NOT_GIVEN,
     bind_address: Any = _NOT_GIVEN,
     allow_below_minimum: Any = _NOT_GIVEN,
+    disconnected: Any = False,
 ) -> list[dict[str, Any]]:
     """The plan of one host: every entry complete and validated, in declaration order.
 
     Every problem of the host's declaration is collected and raised as one AnsibleFilterError, so the plan phase
     of the deploy playbook fails for the host before any host changes. The fleet values (eula, billing, api_key,
     registry, bind_address, allow_below_minimum) are judged when given; each not given is taken as valid.
+    disconnected (speech_disconnected) is the default of every entry's disconnected, written into each entry.
     """
     # null is refused, not read as []: with speech_prune an empty list removes every managed container of the
     # host, and a list whose entries are all commented out is more often an accident than that intent.
@@ -186,6 +194,10 @@ def speech_plan(
     fleet = {key: _UNKNOWN_FLEET[key] if value is _NOT_GIVEN else value for key, value in given_fleet.items()}
     fleet["models_root"] = roots["models_root"]
     problems: list[str] = []
+    disconnected_problem = value_problem(OPTIONS["disconnected"], disconnected)
+    if disconnected_problem:
+        problems.append("speech_disconnected: %s" % disconnected_problem)
+        disconnected = False
     for kind_name, values in per_kind.items():
         if kind_name not in KINDS:
             problems.append("speech_kind_defaults.%s: not a speech container kind (%s)" % (kind_name, ", ".join(KINDS)))
@@ -208,6 +220,8 @@ def speech_plan(
             problems.append("%s: give port or host_port, not both" % where)
             continue
         entry = _planned_entry(raw, common, per_kind.get(raw["kind"]) or {})
+        # The host's default (speech_disconnected) unless the entry, its kind's or the host's defaults say otherwise.
+        entry["disconnected"] = bool(boolean(entry.get("disconnected", disconnected), strict=False))
         kind = KINDS[entry["kind"]]
         where = "speech_containers[%d] (%s)" % (index, entry["name"])
         generated = _directories(entry, kind.needs_model, roots)
@@ -218,11 +232,11 @@ def speech_plan(
             if key == "host_port" and "port" in raw:  # as declared
                 problem, key = problem.replace(".host_port:", ".port:", 1), "port"
             # A directory made from a root names the root, which is what to fix.
+            if key == "disconnected" and "disconnected" not in raw:
+                problem += (
+                    " (the default from speech_disconnected or speech_container_defaults: set disconnected: false)"
+                )
             found.append(problem + generated[key] if key in generated else problem)
-        if entry.get("license_path"):
-            path_problem = host_path_problem(entry["license_path"], posixpath.join(DEFAULT_LICENSE_ROOT, entry["name"]))
-            if path_problem:
-                found.append("%s.license_path: %s%s" % (where, path_problem, generated.get("license_path", "")))
         if found:
             problems.extend(found)
             continue
@@ -272,10 +286,11 @@ def _planned_entry(raw: Mapping[str, Any], common: Mapping[str, Any], kind_value
 
 def _directories(entry: dict[str, Any], needs_model: bool, roots: Mapping[str, str]) -> dict[str, str]:
     """Fill in the directories an entry asks for; for those made from a root, how (for messages)."""
+    # A disconnected container needs both: its license (per image) and the output its usage records go to.
     wanted = {
         "model_path": needs_model,
-        "output_path": bool(entry.pop("output", None)),
-        "license_path": bool(entry.pop("license", None)),
+        "output_path": bool(entry.pop("output", None)) or bool(entry.get("disconnected")),
+        "license_path": bool(entry.pop("license", None)) or bool(entry.get("disconnected")),
     }
     generated = {}
     for key, root_option, _default_root in DIRECTORIES:
@@ -352,7 +367,7 @@ def _assign_ports(plan: list[dict[str, Any]], places: list[str], problems: list[
             break
 
 
-VIEWS = ("module", "preflight", "reachability", "gateway", "directories", "probe", "names")
+VIEWS = ("module", "preflight", "reachability", "gateway", "directories", "probe", "names", "images")
 
 
 def speech_select(plan: Any, view: str) -> list[Any]:
@@ -403,6 +418,13 @@ def speech_select(plan: Any, view: str) -> list[Any]:
                     target[key] = str(entry[key])
             targets.append(target)
         return targets
+    if view == "images":
+        # The image references the host pulls (a site cache fills exactly these), each once, sorted.
+        try:
+            targets = resolve_targets([{key: entry.get(key) for key in REACHABILITY_KEYS} for entry in active])
+        except CatalogError as exc:
+            raise AnsibleFilterError("speech_select: %s" % exc) from exc
+        return sorted({target.image for target in targets if target.image})
     raise AnsibleFilterError("speech_select: view %r is not one of %s" % (view, ", ".join(VIEWS)))
 
 
@@ -460,9 +482,13 @@ def speech_record(
         "model_id": entry.get("model_id"),
         "model_path": desired.model_path,
         "output_path": desired.output_path,
-        "license_path": entry.get("license_path"),
+        "license_path": desired.license_path or entry.get("license_path"),
+        "disconnected": desired.disconnected,
         "docker_run": _docker_run(desired, entry.get("memory")),
     }
+    if desired.disconnected:
+        # The one-off license download, by hand (LICENSE_PATH/IMAGE_ID_HEX: the hex of the image's ID).
+        record["license_download"] = _license_download_run(desired)
     if get_kind(desired.kind).is_text_to_speech:
         record["ssml_voice"] = entry.get("ssml_voice") or desired.ssml_voice
     return record
@@ -487,13 +513,28 @@ def _docker_run(desired: Any, memory: str | None) -> str:
         ["--restart", desired.restart_policy, "--stop-timeout", str(desired.stop_timeout)],
         ["--gpus", "all"] if desired.gpus == "all" else [],
     ]
-    for mount in desired.mounts:
+    for mount in [*desired.mounts, *desired.license_mounts(LICENSE_PLACEHOLDER)]:
         lines.append(["--volume", "%s:%s:%s" % (mount["source"], mount["target"], mount["mode"])])
     # The environment as the container gets it (run contract and secrets among it), secrets shown as ********.
     for key, value in desired.public_env().items():
         lines.append(["--env", "%s=%s" % (key, value)])
     lines.append([desired.image])
     lines.append(list(desired.public_spec()["args"]))
+    return " \\\n    ".join(shlex.join(line) for line in lines if line)
+
+
+def _license_download_run(desired: Any) -> str:
+    """The docker run command line of a disconnected container's license download (Billing and ApiKey shown as
+    Microsoft's run contract names them, the key as ********)."""
+    public = desired.public_env()
+    download_env = {
+        key: public.get(key, REDACTED if key == "ApiKey" else value) for key, value in desired.download_env.items()
+    }
+    lines = [["docker", "run", "--rm", "--volume", "%s:/license:rw" % desired.license_dir(LICENSE_PLACEHOLDER)]]
+    for key, value in sorted(download_env.items()):
+        lines.append(["--env", "%s=%s" % (key, value)])
+    lines.append([desired.image])
+    lines.append(list(desired.download_args))
     return " \\\n    ".join(shlex.join(line) for line in lines if line)
 
 

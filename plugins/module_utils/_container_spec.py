@@ -17,6 +17,7 @@ import functools
 import hashlib
 import ipaddress
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     CONTAINER_GID,
     CONTAINER_UID,
+    LICENSE_MOUNT,
     MODEL_GROUP_RE,
     MODELS_MOUNT,
     OUTPUT_MOUNT,
@@ -72,6 +74,10 @@ LABEL_HASH = LABEL_PREFIX + "config-hash"
 LABEL_SPEC = LABEL_PREFIX + "spec"
 # The gateway slot (loopback port) a container behind the gateway is published on; not part of its config hash.
 LABEL_SLOT = LABEL_PREFIX + "slot"
+# The license directory (parent of the per-image ones) of a disconnected container; absent on connected ones.
+LABEL_LICENSE_PATH = LABEL_PREFIX + "license-path"
+# The one-off license download container of a disconnected container (its value: the container's name).
+LABEL_LICENSE_DOWNLOAD = LABEL_PREFIX + "license-download"
 PREVIOUS_SUFFIX = "-speechops-previous"
 DEFAULT_MODELS_ROOT = "/var/lib/speechops/models"
 DEFAULT_OUTPUT_ROOT = "/var/lib/speechops/output"
@@ -89,7 +95,16 @@ ALL_GPUS_REQUEST = {"count": -1, "capabilities": [["gpu"]]}
 EXTRA_SETTINGS = ("Fluentd:Host", "Fluentd:Port", "ApplicationInsights:InstrumentationKey")
 
 # Options an entry may inherit from the module level, and the module's parent of default model directories.
-INHERITED = (*INHERITED_OPTIONS, "models_root")
+INHERITED = (*INHERITED_OPTIONS, "models_root", "output_root", "license_root")
+# A disconnected container's license directory on the host is LICENSE_PATH/<hex of the image ID>: Microsoft binds
+# a license to the kind and the image, so every image has its own, and an image change needs a new download.
+# The one-off download container writes into LICENSE_PATH/<hex>.partial, renamed once it succeeded.
+LICENSE_PARTIAL_SUFFIX = ".partial"
+LICENSE_DIR_RE = re.compile(r"^[0-9a-f]{64}(%s)?$" % re.escape(LICENSE_PARTIAL_SUFFIX))
+# The settings of the one-off license download (speech-container-howto.md "Disconnected containers").
+DOWNLOAD_LICENSE_ARGS = ("DownloadLicense=True", "Mounts:License=%s" % LICENSE_MOUNT)
+# Settings a disconnected container must not run with: it reports usage to no one, and the license replaces them.
+CONNECTED_ONLY_SETTINGS = ("Billing", "ApiKey")
 
 # The run contract and every secret setting go to the container as environment variables, the way Microsoft's
 # Docker Compose recipe does (MicrosoftDocs/azure-ai-docs, articles/ai-services/containers/docker-compose-recipe.md:
@@ -166,6 +181,23 @@ class DesiredContainer:
     gpus: str = ""
     # Behind the host's speech gateway: published on loopback, on one of the two slots of host_port.
     gateway: bool = False
+    # Disconnected: served from the license in license_path/<image hex> (mounted at /license), no Billing/ApiKey.
+    disconnected: bool = False
+    license_path: str | None = None
+    # The environment and arguments of the one-off license download (Billing and ApiKey among them).
+    download_env: dict[str, str] = field(default_factory=dict)
+    download_args: list[str] = field(default_factory=list)
+
+    def license_dir(self, image_id: str) -> str | None:
+        """The host directory of this container's license for an image (None: not disconnected)."""
+        if not (self.disconnected and self.license_path):
+            return None
+        return license_dir(self.license_path, image_id)
+
+    def license_mounts(self, image_id: str) -> list[dict[str, str]]:
+        """The license mount of a disconnected container: per image, so it is not part of `mounts`."""
+        directory = self.license_dir(image_id)
+        return [{"source": directory, "target": LICENSE_MOUNT, "mode": "rw"}] if directory else []
 
     @property
     def slots(self) -> tuple[int, ...]:
@@ -233,6 +265,8 @@ class DesiredContainer:
             **({"gpus": self.gpus} if self.gpus else {}),
             # Likewise only containers behind the gateway (either slot: the hash does not change with the slot).
             **({"gateway": True} if self.gateway else {}),
+            # Likewise only disconnected containers: switching to or from disconnected replaces the container.
+            **({"disconnected": True, "license_path": self.license_path} if self.disconnected else {}),
         }
 
     def config_hash(self, image_id: str) -> str:
@@ -260,13 +294,13 @@ class DesiredContainer:
             value = getattr(self, key)
             if value:
                 labels[LABEL_PREFIX + key.replace("_", "-")] = value
+        if self.disconnected and self.license_path:
+            labels[LABEL_LICENSE_PATH] = self.license_path
         return labels
 
-    def create_arguments(self, client: Any, image_id: str, slot: int | None = None) -> dict[str, Any]:
-        """Keyword arguments for APIClient.create_container: the safe defaults live here."""
-        port = "%d/tcp" % self.container_port
-        host_config = client.create_host_config(
-            port_bindings={port: self.published(slot)},
+    def limits(self) -> dict[str, Any]:
+        """Limits and hardening of every container of this entry (the serving one and its license download)."""
+        return dict(
             mem_limit=self.memory_bytes,
             memswap_limit=self.memory_bytes,
             nano_cpus=int(self.cpus * 1e9),
@@ -274,12 +308,23 @@ class DesiredContainer:
             security_opt=["no-new-privileges:true"],
             cap_drop=["ALL"],
             privileged=False,
+        )
+
+    def create_arguments(self, client: Any, image_id: str, slot: int | None = None) -> dict[str, Any]:
+        """Keyword arguments for APIClient.create_container: the safe defaults live here."""
+        port = "%d/tcp" % self.container_port
+        host_config = client.create_host_config(
+            port_bindings={port: self.published(slot)},
+            **self.limits(),
             log_config={
                 "type": "json-file",
                 "config": {"max-size": self.log_max_size, "max-file": str(self.log_max_files)},
             },
             restart_policy={"Name": self.restart_policy, "MaximumRetryCount": 0},
-            binds={mount["source"]: {"bind": mount["target"], "mode": mount["mode"]} for mount in self.mounts},
+            binds={
+                mount["source"]: {"bind": mount["target"], "mode": mount["mode"]}
+                for mount in [*self.mounts, *self.license_mounts(image_id)]
+            },
             **({"device_requests": [dict(ALL_GPUS_REQUEST)]} if self.gpus == "all" else {}),
         )
         return dict(
@@ -293,6 +338,34 @@ class DesiredContainer:
             stop_timeout=self.stop_timeout,
             detach=True,
         )
+
+    def download_arguments(self, client: Any, image_id: str, name: str, partial: str) -> dict[str, Any]:
+        """Keyword arguments for create_container of the one-off license download into the host directory partial.
+
+        Same image and user as the serving container, the same limits and hardening, no published port; Billing and
+        ApiKey in its environment (never on its command line).
+        """
+        host_config = client.create_host_config(
+            **self.limits(),
+            log_config={"type": "json-file", "config": {"max-size": self.log_max_size, "max-file": "1"}},
+            restart_policy={"Name": "no", "MaximumRetryCount": 0},
+            binds={partial: {"bind": LICENSE_MOUNT, "mode": "rw"}},
+            **({"device_requests": [dict(ALL_GPUS_REQUEST)]} if self.gpus == "all" else {}),
+        )
+        return dict(
+            image=self.image,
+            command=list(self.download_args),
+            name=name,
+            environment=dict(self.download_env),
+            labels={LABEL_LICENSE_DOWNLOAD: self.name, LABEL_PREFIX + "image-id": image_id},
+            host_config=host_config,
+            detach=True,
+        )
+
+
+def license_dir(license_path: str, image_id: str) -> str:
+    """LICENSE_PATH/<hex of the image ID> (sha256:abc... -> abc...)."""
+    return posixpath.join(str(license_path), str(image_id).rsplit(":", maxsplit=1)[-1])
 
 
 class _ProblemList(list):
@@ -518,7 +591,8 @@ def module_arguments_problems(params: Mapping[str, Any]) -> list[str]:
         name: params.get(name) if params.get(name) is not None else OPTIONS[name].module_default
         for name in INHERITED_OPTIONS
     }
-    defaults["models_root"] = params.get("models_root") or default_of_module("models_root")
+    for root in ("models_root", "output_root", "license_root"):
+        defaults[root] = params.get(root) or default_of_module(root)
     return containers_problems(params.get("containers"), defaults)
 
 
@@ -645,13 +719,33 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
         problem("api_key", "******** contains a control character (a trailing newline?): remove it")
     else:
         secrets.append(str(api_key))
+    disconnected = _flag(_entry_value(entry, defaults, "disconnected"))
+    if disconnected and not kind.disconnected_supported:
+        problem(
+            "disconnected",
+            "true%s, but Microsoft does not offer %s as a disconnected container: remove disconnected or run it "
+            "connected (disconnected: false)"
+            % ("" if entry.get("disconnected") is not None else " (the default of every container here)", kind.name),
+        )
     put("Eula", eula)
+    # A disconnected container serves without them; its one-off license download needs both (download_env below).
     put("Billing", billing)
     put("ApiKey", api_key)
 
     mounts: list[dict[str, str]] = []
     model_path = _model_mount(kind, entry, defaults, name, put, mounts, problem)
     output_path = entry.get("output_path")
+    license_path = entry.get("license_path")
+    if disconnected:
+        # Microsoft's disconnected run mounts both: the license, and the output its usage records go to.
+        output_path = output_path or _under_root(entry, defaults, "output_root", DEFAULT_OUTPUT_ROOT, name)
+        license_path = license_path or _under_root(entry, defaults, "license_root", DEFAULT_LICENSE_ROOT, name)
+    if license_path:
+        path_problem = host_path_problem(license_path, "%s/%s" % (DEFAULT_LICENSE_ROOT, name))
+        if path_problem:
+            problem("license_path", path_problem)
+    if disconnected:
+        put("Mounts:License", LICENSE_MOUNT)
     if output_path:
         path_problem = host_path_problem(output_path, "%s/%s" % (DEFAULT_OUTPUT_ROOT, name))
         if path_problem:
@@ -683,6 +777,13 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
         else:
             env[kind.decoder_env] = str(int(decoders))
 
+    download_env: dict[str, str] = {}
+    download_args: list[str] = []
+    if disconnected:
+        download_env = dict(env)
+        env = {key: value for key, value in env.items() if key not in CONNECTED_ONLY_SETTINGS}
+        # The download reaches billing like a connected container: through the proxy, when there is one.
+        download_args = [arg for arg in args if arg.startswith("HTTP_PROXY")] + list(DOWNLOAD_LICENSE_ARGS)
     cpus, memory_bytes = _sizes(kind, entry, defaults, sizing_voice, problem)
     host_port = int(entry.get("host_port") or kind.port)
     if not 1 <= host_port <= 65535:
@@ -723,8 +824,17 @@ def _build_one(entry: Mapping[str, Any], defaults: Mapping[str, Any], problem: A
         secrets=secrets,
         ssml_voice=ssml_voice,
         gpus=gpus,
+        disconnected=disconnected,
+        license_path=str(license_path) if license_path else None,
+        download_env=download_env,
+        download_args=download_args,
         **counts,
     )
+
+
+def _under_root(entry: Mapping[str, Any], defaults: Mapping[str, Any], root: str, fallback: str, name: str) -> str:
+    """ROOT/NAME: the directory of its own a container gets under the module's (or the plan's) root."""
+    return "%s/%s" % (str(_entry_value(entry, defaults, root) or fallback).rstrip("/"), name)
 
 
 def _model_mount(
@@ -825,8 +935,8 @@ def _voice_note(kind: Any, voice: str | None) -> str:
 def owned_directories(desired: list[DesiredContainer]) -> list[tuple[str, int, int]]:
     """Host directories the containers write to, with the owner the non-root container user needs."""
     return [
-        (mount["source"], CONTAINER_UID, CONTAINER_GID)
+        (path, CONTAINER_UID, CONTAINER_GID)
         for item in desired
         if item.state != "absent"
-        for mount in item.mounts
+        for path in [*(mount["source"] for mount in item.mounts), *([item.license_path] if item.license_path else [])]
     ]

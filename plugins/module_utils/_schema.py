@@ -133,6 +133,10 @@ CONTAINER_OPTIONS: tuple[Option, ...] = (
         other_kinds="images carry their own model in /usr/local/models (a volume there shadows it)",
     ),
     Option("output_path", "path", "an absolute host directory of its own"),
+    # Disconnected containers (Microsoft's commitment tier): served without Billing/ApiKey from a license downloaded
+    # (with billing and api_key) for each image; only kinds the catalog marks disconnected_supported.
+    Option("disconnected", "bool", "true or false", inherited=True, module_default=False),
+    Option("license_path", "path", "an absolute host directory of its own"),
     Option("disk_logging", "bool", "true or false", default=False),
     Option(
         "log_level",
@@ -174,7 +178,6 @@ CONTAINER_OPTIONS: tuple[Option, ...] = (
     Option("port", "int", "a TCP port from 1 to 65535", plan_only=True),
     Option("output", "bool", "true or false", plan_only=True),
     Option("license", "bool", "true or false", plan_only=True),
-    Option("license_path", "path", "an absolute host directory of its own", plan_only=True),
     Option("check", "bool", "true or false", default=True, plan_only=True),
     Option("ssml_voice", "str", "an SSML voice name like en-US-AriaNeural", plan_only=True),
     Option("concurrency", "int", "a positive whole number of concurrent sessions, for example 8", plan_only=True),
@@ -182,6 +185,8 @@ CONTAINER_OPTIONS: tuple[Option, ...] = (
 # Options of the module itself (not of an entry), besides the inherited ones.
 MODULE_OPTIONS: tuple[Option, ...] = (
     Option("models_root", "path", "an absolute host directory", default="/var/lib/speechops/models"),
+    Option("output_root", "path", "an absolute host directory", default="/var/lib/speechops/output"),
+    Option("license_root", "path", "an absolute host directory", default="/var/lib/speechops/license"),
     Option("prune", "bool", "true or false", default=False),
     Option("pull", "str", "when to pull", default="missing", choices=("missing", "always")),
     Option("probe", "bool", "true or false", default=True),

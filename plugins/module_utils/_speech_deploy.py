@@ -35,25 +35,31 @@ waits until it serves before the run plans anything (see Deployer.recover).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import errno
 import json
 import os
+import shutil
 import socket
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils import _docker_api
-from ansible_collections.speechops.edge.plugins.module_utils._catalog import format_gib
+from ansible_collections.speechops.edge.plugins.module_utils._catalog import CONTAINER_GID, CONTAINER_UID, format_gib
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
     INHERITED,
     LABEL_HASH,
+    LABEL_LICENSE_DOWNLOAD,
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_PREFIX,
     LABEL_SLOT,
     LABEL_SPEC,
+    LICENSE_DIR_RE,
+    LICENSE_PARTIAL_SUFFIX,
     PREVIOUS_SUFFIX,
     DesiredContainer,
     SpecError,
@@ -87,6 +93,31 @@ STATE_CHECK_INTERVAL = 1.0
 # The module's default ready_timeout, for a restored container that no entry of this run describes any more.
 DEFAULT_READY_TIMEOUT = 600
 RESTORED_SERVING = "the previous container was restored and serves again"
+# The one-off container that downloads a disconnected container's license: NAME-speechops-license.
+LICENSE_SUFFIX = "-speechops-license"
+# Log lines of a failed license download shown in the failure (the reason is in the last ones).
+LICENSE_LOG_LINES = 5
+
+
+def license_present(directory: str | None) -> bool:
+    """A license is present when its directory holds at least one regular file (name and format are Microsoft's)."""
+    if not directory:
+        return False
+    try:
+        with os.scandir(directory) as entries:
+            return any(entry.is_file(follow_symlinks=False) for entry in entries)
+    except OSError:
+        return False
+
+
+def license_facts(directory: str | None) -> dict[str, Any]:
+    """present or missing, and when it was downloaded (the directory's mtime, UTC ISO 8601; None when missing)."""
+    present = license_present(directory)
+    downloaded = None
+    if present and directory:
+        mtime = os.stat(directory).st_mtime
+        downloaded = datetime.datetime.fromtimestamp(mtime, tz=datetime.UTC).isoformat(timespec="seconds")
+    return {"license": "present" if present else "missing", "license_downloaded": downloaded}
 
 
 class DeployError(Exception):
@@ -335,6 +366,9 @@ class Plan:
     result: dict[str, Any] = field(default_factory=dict)
     # Settings in which the container differs from its own label (changed outside speechops.edge).
     drift: list[dict[str, Any]] = field(default_factory=list)
+    # Disconnected: the license directory of the image it will run, and whether a download is due.
+    license_dir: str | None = None
+    license_due: bool = False
 
     @property
     def name(self) -> str:
@@ -472,6 +506,25 @@ def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, p
     return plans
 
 
+def plan_licenses(plans: list[Plan], image_ids: dict[str, str]) -> None:
+    """Disconnected containers: the license directory of the image each will run, and whether a download is due.
+
+    A container whose license is missing is replaced (created anew) after the download, even when nothing else
+    changed: the license it was started with is gone from the host (an image ID not known yet, before a pull,
+    counts as missing: a new image needs a new license).
+    """
+    for plan in plans:
+        item = plan.desired
+        if item is None or not item.disconnected or item.state == "absent":
+            continue
+        image_id = image_ids.get(item.image)
+        plan.license_dir = item.license_dir(image_id) if image_id else None
+        plan.license_due = not license_present(plan.license_dir)
+        if plan.license_due and plan.action in ("none", "start", "stop"):
+            plan.action = "replace"
+            plan.reason = "its license for the image is missing: downloaded again, then the container is recreated"
+
+
 @dataclass
 class Target:
     """A container to wait for until it serves."""
@@ -556,6 +609,7 @@ class Deployer:
         self._probe = prober
         self._clock = clock
         self._sleep = sleep
+        self._failed: set[str] = set()  # names of the containers whose change failed in this run
 
     @property
     def client(self) -> Any:
@@ -887,6 +941,7 @@ class Deployer:
     def run(self, state: HostState, prune: bool, pull_always: bool) -> dict[str, Any]:
         recovered = self.recover(state)
         plans = make_plans(self.desired, state, prune, pull_always)
+        plan_licenses(plans, state.image_ids)
         # Where each container that is left alone answers (its own port or gateway slot), for probe_unchanged.
         self._serving_urls = {plan.name: plan.existing.base_url() for plan in plans if plan.existing}
         if not self.check_mode and any(plan.pull or plan.action != "none" for plan in plans):
@@ -902,15 +957,154 @@ class Deployer:
                 plans = make_plans(self.desired, state, prune, pull_always=False)
                 for plan in plans:
                     plan.pull = bool(plan.desired and plan.desired.image in pulls)
+                plan_licenses(plans, state.image_ids)
+            # Every license before any container changes: a failed download leaves its container serving.
+            for plan in plans:
+                if plan.license_due and plan.desired:
+                    self.download_license(plan, state.image_ids[plan.desired.image])
             failures = self.apply(plans, state.image_ids)
+        licenses = [self.license_entry(plan) for plan in plans if plan.license_due]
+        pruned = self.prune_licenses(plans)
         return {
-            "changed": bool(recovered or directories or any(plan.action != "none" for plan in plans)),
+            "changed": bool(recovered or directories or pruned or any(plan.action != "none" for plan in plans)),
             "pulled": pulls,
             "directories": directories,
+            "licenses": licenses + [{"path": path, "action": "prune"} for path in pruned],
             "containers": [self.describe_plan(plan) for plan in plans],
             "recovered": self.redact(recovered),
             "failures": failures,
         }
+
+    # ---- licenses of disconnected containers ---------------------------------------------------------
+    def license_entry(self, plan: Plan) -> dict[str, Any]:
+        item = plan.desired
+        if item is None:
+            raise ValueError("a license entry needs a desired container")
+        outcome = (plan.result.get("license") or {}).get("action")
+        return {
+            "name": item.name,
+            "image": item.image,
+            "path": plan.license_dir or "%s/<ID of %s>" % (item.license_path, item.image),
+            "action": outcome or "download",
+        }
+
+    def download_license(self, plan: Plan, image_id: str) -> bool:
+        """Run the one-off license download into LICENSE_PATH/<hex>.partial, rename it to <hex> when it succeeded.
+
+        On failure the partial directory and the one-off container are removed and the plan carries the error
+        (its container is then left as it is, serving); False. Secrets never reach the result: the logs and the
+        error are redacted.
+        """
+        item = plan.desired
+        if item is None or not item.license_path:
+            raise ValueError("a license download needs a disconnected container")
+        final = item.license_dir(image_id) or ""
+        plan.license_dir = final
+        partial = final + LICENSE_PARTIAL_SUFFIX
+        name = item.name + LICENSE_SUFFIX
+        container_id = None
+        logs: list[str] = []
+        reason = ""
+        try:
+            self._remove_leftover_download(name)
+            _remove_tree(partial)
+            os.makedirs(item.license_path, mode=0o750, exist_ok=True)
+            os.mkdir(partial, 0o750)
+            os.chown(partial, CONTAINER_UID, CONTAINER_GID)
+            container_id = self.client.create_container(
+                **item.download_arguments(self.client, image_id, name, partial)
+            )["Id"]
+            self.client.start(container_id)
+            code = self._wait_exit(container_id, item.ready_timeout)
+            if code is None:
+                reason = "it did not finish within ready_timeout=%ds" % item.ready_timeout
+            elif code != 0:
+                reason = "the download container exited with code %s" % code
+            elif not license_present(partial):
+                reason = "the download container exited with code 0 but wrote no license file"
+            if reason:
+                logs = self.logs(container_id)
+        except Exception as exc:  # of any type: the serving container is not touched
+            reason = self.error_text(exc)
+            logs = self.logs(container_id) if container_id else []
+        finally:
+            if container_id:
+                try:
+                    self.remove(container_id)
+                except Exception as exc:
+                    reason = reason or "removing the download container %s failed: %s" % (name, self.error_text(exc))
+        if not reason:
+            try:
+                _remove_tree(final)  # an empty directory left by hand
+                os.rename(partial, final)
+            except OSError as exc:
+                reason = "moving the license to %s failed: %s" % (final, self.error_text(exc))
+        if not reason:
+            plan.result["license"] = {"path": final, "action": "downloaded"}
+            return True
+        _remove_tree(partial)
+        shown_logs = logs[-LICENSE_LOG_LINES:]
+        plan.result["license"] = {"path": final, "action": "failed"}
+        plan.result["logs"] = logs
+        plan.result["error"] = self.redact(
+            "downloading the license for %s failed: %s%s; the running container was not changed"
+            % (item.image, reason, " (last log lines: %s)" % " / ".join(shown_logs) if shown_logs else "")
+        )
+        return False
+
+    def _remove_leftover_download(self, name: str) -> None:
+        """Remove the one-off container an interrupted run left behind; a container of that name that this
+        collection did not create is never touched (the download fails instead)."""
+        try:
+            details = self.client.inspect_container(name)
+        except _docker_api.NotFound:
+            return
+        if LABEL_LICENSE_DOWNLOAD not in ((details.get("Config") or {}).get("Labels") or {}):
+            raise DeployError(
+                "a container named %s exists that speechops.edge did not create: remove or rename it" % name
+            )
+        self.remove(details["Id"])
+
+    def _wait_exit(self, container_id: str, timeout: float) -> int | None:
+        """The exit code of a container once it ran and exited; None when the deadline passed first."""
+        begin = self._clock()
+        poller = Poller(self._sleep)
+        while True:
+            state = self.client.inspect_container(container_id)["State"]
+            if not state.get("Running") and state.get("Status") != "created":
+                return int(state.get("ExitCode") or 0)
+            remaining = begin + timeout - self._clock()
+            if remaining <= 0:
+                return None
+            poller.pause(remaining)
+
+    def prune_licenses(self, plans: list[Plan]) -> list[str]:
+        """License directories of images a disconnected container no longer runs, once it serves from its current
+        one (after a failure the old container may still need its own). Only <64 hex>[.partial] names go."""
+        pruned = []
+        for plan in plans:
+            item = plan.desired
+            if item is None or not item.disconnected or item.state == "absent" or not item.license_path:
+                continue
+            if plan.name in self._failed or "error" in plan.result or not plan.license_dir:
+                continue
+            if plan.license_due and (
+                self.check_mode or (plan.result.get("license") or {}).get("action") != "downloaded"
+            ):
+                continue
+            keep = os.path.basename(plan.license_dir)
+            try:
+                names = sorted(os.listdir(item.license_path))
+            except OSError:
+                continue
+            for entry in names:
+                path = os.path.join(item.license_path, entry)
+                if entry == keep or not LICENSE_DIR_RE.match(entry) or not _is_directory(path):
+                    continue
+                pruned.append(path)
+                if not self.check_mode:
+                    _remove_tree(path)
+        return pruned
 
     def apply(self, plans: list[Plan], image_ids: dict[str, str]) -> list[str]:
         """Make the changes; any failure restores what it replaced. Returns the failures, one per container."""
@@ -930,6 +1124,8 @@ class Deployer:
         # Removals and stops first: they free the host ports that new containers may take over.
         for plan in sorted(plans, key=lambda plan: {"remove": 0, "stop": 1}.get(plan.action, 2)):
             item, existing = plan.desired, plan.existing
+            if "error" in plan.result:
+                continue  # its license download failed: the container stays as it is
             if plan.action in ("create", "replace") and item:
                 replacement = Replacement(
                     item.name,
@@ -985,6 +1181,7 @@ class Deployer:
             failed.append((plan, reason))
 
         notes = self._restore_notes([replacement for replacement in replacements.values() if replacement.undone])
+        self._failed = {plan.name for plan, _reason in failed}
         failures = []
         for plan, reason in failed:
             if plan.name in notes:
@@ -1095,6 +1292,13 @@ class Deployer:
                 "before": {drift["setting"]: drift["actual"] for drift in entry["drift"]},
                 "after": {drift["setting"]: drift["desired"] for drift in entry["drift"]},
             }
+        if item and item.disconnected and item.state != "absent":
+            license_state = {"path": plan.license_dir, "action": "download" if plan.license_due else "present"}
+            if plan.license_due:
+                shown = "download for %s" % item.image
+                entry["diff"]["before"] = dict(entry["diff"]["before"], license="missing")
+                entry["diff"]["after"] = dict(entry["diff"]["after"], license=shown)
+            entry["license"] = license_state
         entry.update(self.redact(plan.result))
         if "probe" in entry:
             entry.update(entry.pop("probe"))
@@ -1109,6 +1313,25 @@ class Deployer:
                 base_url = self._serving_urls.get(entry["name"])
                 if base_url:
                     entry.update(self.look(base_url, entry.get("kind")).as_dict())
+
+
+def _remove_tree(path: str) -> None:
+    """Remove a directory tree (or file) if it is there; a symbolic link itself, never what it points to."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def _is_directory(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def deploy(
@@ -1219,6 +1442,7 @@ def run_speech_containers(module: Any) -> None:
         containers=result["containers"],
         pulled=result["pulled"],
         directories=result["directories"],
+        licenses=result["licenses"],
         recovered=result["recovered"],
     )
     if module._diff:

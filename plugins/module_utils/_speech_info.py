@@ -4,15 +4,21 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import urllib.error
+import urllib.request
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import CatalogError, ssml_voice_name
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import (
+    LABEL_LICENSE_PATH,
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_PREFIX,
     PREVIOUS_SUFFIX,
+    license_dir,
     probe_base_url,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._docker_api import (
@@ -28,7 +34,41 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     gateway_ports,
     server_stats,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import license_facts
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import kind_probe_options, probe
+
+# Usage records of a disconnected container (speech-container-howto.md, "Disconnected containers"):
+# GET /records/usage-logs/ (every month) or /records/usage-logs/{MONTH}/{YEAR}.
+USAGE_PATH = "/records/usage-logs/"
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+USAGE_PERIOD_RE = re.compile(r"^(0?[1-9]|1[0-2])/[0-9]{4}$")
+
+
+def disconnected_facts(labels: dict[str, str], image_id: str | None) -> dict[str, Any] | None:
+    """license_path, license (present or missing) and license_downloaded of a disconnected container; None when it
+    runs connected."""
+    license_path = labels.get(LABEL_LICENSE_PATH)
+    if not license_path:
+        return None
+    directory = license_dir(license_path, image_id) if image_id else None
+    return dict(license_path=license_path, license_dir=directory, **license_facts(directory))
+
+
+def usage_records(base_url: str, timeout: float, period: str = "") -> dict[str, Any]:
+    """The container's usage records ({apiType, serviceName, meters: [{name, quantity}]}), or {"error": why}."""
+    url = base_url + USAGE_PATH + (period.strip("/") if period else "")
+    try:
+        with _NO_PROXY.open(url, timeout=timeout) as response:
+            body = response.read(1024 * 1024)
+    except urllib.error.HTTPError as exc:
+        return {"error": "GET %s answered %d" % (url, exc.code)}
+    except (OSError, ValueError) as exc:
+        return {"error": "no answer on %s: %s" % (url, exc)}
+    try:
+        records = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return {"error": "GET %s did not answer JSON" % url}
+    return records if isinstance(records, dict) else {"records": records}
 
 
 def _ssml_voice(locale: str | None, voice: str | None) -> str | None:
@@ -41,7 +81,14 @@ def _ssml_voice(locale: str | None, voice: str | None) -> str | None:
         return None
 
 
-def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, probe_timeout: float) -> dict[str, Any]:
+def describe_container(
+    client: Any,
+    listed: dict[str, Any],
+    with_probe: bool,
+    probe_timeout: float,
+    usage: bool = False,
+    usage_period: str = "",
+) -> dict[str, Any]:
     labels = listed.get("Labels") or {}
     details = client.inspect_container(listed["Id"])
     state = details.get("State") or {}
@@ -73,18 +120,28 @@ def describe_container(client: Any, listed: dict[str, Any], with_probe: bool, pr
         "model_present": bool(model_path and os.path.exists(os.path.join(model_path, "properties.json"))),
         "previous": listed["Names"][0].endswith(PREVIOUS_SUFFIX),
         "ssml_voice": _ssml_voice(labels.get(LABEL_PREFIX + "locale"), labels.get(LABEL_PREFIX + "voice")),
+        "disconnected": disconnected_facts(labels, listed.get("ImageID")),
     }
+    # Asked where it is published (behind the gateway: its loopback slot, not the gateway's port). A wildcard
+    # bind is asked on IPv4 loopback: Docker lists 0.0.0.0 and :: for one publish on every address.
+    published = int(ports[0]["PublicPort"]) if ports else host_port
+    base_url = probe_base_url("0.0.0.0" if bind in ("0.0.0.0", "::", "") else bind, published)
     if with_probe and entry["running"] and host_port:
-        # Asked where it is published (behind the gateway: its loopback slot, not the gateway's port). A wildcard
-        # bind is asked on IPv4 loopback: Docker lists 0.0.0.0 and :: for one publish on every address.
-        published = int(ports[0]["PublicPort"]) if ports else host_port
-        base_url = probe_base_url("0.0.0.0" if bind in ("0.0.0.0", "::", "") else bind, published)
         entry.update(probe(base_url, probe_timeout, **kind_probe_options(entry["kind"])).as_dict())
+    if usage and entry["disconnected"] is not None:
+        entry["usage"] = (
+            usage_records(base_url, probe_timeout, usage_period)
+            if entry["running"] and host_port
+            else {"error": "the container does not run"}
+        )
     return entry
 
 
 def run_speech_container_info(module: Any) -> None:
     params = module.params
+    period = params["usage_period"] or ""
+    if period and not USAGE_PERIOD_RE.match(period):
+        module.fail_json(msg="usage_period: %r is not MONTH/YEAR: give for example 11/2026, or leave it empty" % period)
     require_docker_sdk(module)
     try:
         client = docker_client(params["docker_host"], params["timeout"])
@@ -98,7 +155,16 @@ def run_speech_container_info(module: Any) -> None:
         if wanted and name not in wanted:
             continue
         try:
-            containers.append(describe_container(client, item, params["probe"], params["probe_timeout"]))
+            containers.append(
+                describe_container(
+                    client,
+                    item,
+                    params["probe"],
+                    params["probe_timeout"],
+                    usage=params["usage"],
+                    usage_period=params["usage_period"] or "",
+                )
+            )
         except DockerException:
             continue  # removed between the list and the inspect
     gateway = gateway_facts()

@@ -11,6 +11,8 @@ version_added: 0.1.0
 description:
   - Lists the speech containers that M(speechops.edge.speech_containers) manages on the host (found by label),
     with kind, version, image ID, ports, readiness, billing status, model presence, start time and restart count.
+  - Disconnected containers - their license directory for the image they run (present or missing, and when it
+    was downloaded) and, with O(usage), their usage records from C(/records/usage-logs/).
   - Never changes anything.
 author:
   - Speech Ops maintainers (@speechops)
@@ -37,9 +39,20 @@ options:
     type: bool
     default: true
   probe_timeout:
-    description: Seconds one probe request may take.
+    description: Seconds one probe request (and one usage request) may take.
     type: float
     default: 3.0
+  usage:
+    description:
+      - Ask every running disconnected container for its usage records (C(GET /records/usage-logs/)) where it is
+        published on the host, and return them as RV(containers[].usage).
+    type: bool
+    default: false
+  usage_period:
+    description:
+      - Only the records of one month, as C(MONTH/YEAR) (V(11/2026), C(GET /records/usage-logs/11/2026)); every
+        month when empty.
+    type: str
 seealso:
   - module: speechops.edge.speech_containers
 """
@@ -51,7 +64,12 @@ EXAMPLES = r"""
 
 - name: Fail when one of them does not serve
   ansible.builtin.assert:
-    that: speech.containers | rejectattr('api_status', 'equalto', 'Valid') | list | length == 0
+    that: speech.containers | rejectattr('api_status', 'in', ['Valid', 'ValidNonMetered']) | list | length == 0
+
+- name: Read the usage records of the disconnected containers
+  speechops.edge.speech_container_info:
+    usage: true
+  register: speech_usage
 """
 
 RETURN = r"""
@@ -161,6 +179,24 @@ containers:
       description: Whether this is a previous container kept during a replacement.
       type: bool
       sample: false
+    disconnected:
+      description:
+        - A disconnected container's license - its license directory (C(license_path)), the directory of the image
+          it runs (C(license_dir), LICENSE_PATH/<image ID hex>), V(present) or V(missing) (present - it holds at
+          least one file), and when it was downloaded (the directory's modification time, UTC ISO 8601; null when
+          missing).
+        - Null for containers that run connected.
+      type: dict
+      sample: {"license_path": "/var/lib/speechops/license/tts", "license_dir": "/var/lib/speechops/license/tts/0123abcd",
+               "license": "present", "license_downloaded": "2026-11-26T05:00:00+00:00"}
+    usage:
+      description:
+        - The usage records of a disconnected container as it answers C(GET /records/usage-logs/) (C(apiType),
+          C(serviceName), C(meters) with C(name) and C(quantity)), or C(error) when it gave none.
+      type: dict
+      returned: with O(usage), for disconnected containers
+      sample: {"apiType": "speech", "serviceName": "neural-text-to-speech",
+               "meters": [{"name": "Speech.TextToSpeech.Characters", "quantity": 1234}]}
     ready:
       description: Whether C(/ready) answered 200.
       type: bool
@@ -199,6 +235,8 @@ def main() -> None:
             names=dict(type="list", elements="str", default=[]),
             probe=dict(type="bool", default=True),
             probe_timeout=dict(type="float", default=3.0),
+            usage=dict(type="bool", default=False),
+            usage_period=dict(type="str"),
             **DOCKER_ENGINE_ARGUMENT_SPEC,
         ),
         supports_check_mode=True,

@@ -32,18 +32,29 @@ description:
     back, started and must serve), before it plans anything, and reports what it found in RV(recovered).
   - Containers always run with memory and CPU limits, a pids limit, C(no-new-privileges), all capabilities dropped,
     json-file log rotation and ports bound to the given address; never privileged, never with the Docker socket.
+  - "Disconnected containers (O(containers[].disconnected)): served with C(Eula), C(Mounts:License=/license) and
+    C(Mounts:Output=/output), never with C(Billing) or C(ApiKey). Microsoft binds a license to the kind and the image,
+    so each image has its license directory O(containers[].license_path)/<hex of the image ID>. When it is missing
+    or empty, a one-off container of the same image (C(NAME-speechops-license), with C(DownloadLicense=True) and the
+    entry's billing and api_key) downloads it into C(<hex>.partial) first, which becomes C(<hex>) when the download
+    exits 0 with a file in it; only then is the container created or replaced. A failed download removes the partial
+    directory and the one-off container and fails the task with its last log lines (secrets redacted); the running
+    container is not touched. License directories of images no longer run are removed after a successful change."
 author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
 attributes:
   check_mode:
-    description: Reports exactly which containers would be created, replaced, started, stopped or removed, and which images pulled.
+    description:
+      - Reports exactly which containers would be created, replaced, started, stopped or removed, which images pulled
+        and which licenses downloaded (RV(licenses)); runs nothing.
     support: full
   diff_mode:
     description:
       - Shows the before and after settings of each changed container, secrets redacted.
       - For drift (effective settings that differ although the label matches), only the settings that differ.
+      - A license download due shows as C(license) (V(missing) before, C(download for IMAGE) after).
     support: full
   idempotent:
     description: A second run with the same input reports no change.
@@ -142,7 +153,24 @@ options:
           - Defaults to O(models_root)/NAME. Created and owned by the container's non-root user.
         type: path
       output_path:
-        description: Host directory mounted at C(/output) (C(Mounts:Output)), owned by the container's user.
+        description:
+          - Host directory mounted at C(/output) (C(Mounts:Output)), owned by the container's user.
+          - Disconnected containers always have one; it defaults to O(output_root)/NAME.
+        type: path
+      disconnected:
+        description:
+          - Run the container disconnected (Microsoft's commitment tier for disconnected containers) - served from a
+            license downloaded once per image, without C(Billing) and C(ApiKey); O(containers[].billing) and
+            O(containers[].api_key) are still required, for the license download. Inherited; defaults to V(false).
+          - Only kinds Microsoft offers disconnected (speech-to-text, custom-speech-to-text, neural-text-to-speech,
+            fast-transcription); any other kind is refused before anything changes.
+          - Switching between connected and disconnected replaces the container.
+        type: bool
+      license_path:
+        description:
+          - Host directory of a disconnected container's licenses, one subdirectory per image (the hex of its ID)
+            mounted at C(/license); defaults to O(license_root)/NAME. Created and owned by the container's user.
+          - On a connected container only the directory is created (to prepare a later switch).
         type: path
       disk_logging:
         description: Write JSON logs to the output mount (C(Logging:Disk:Format=json)); needs O(containers[].output_path).
@@ -226,6 +254,18 @@ options:
     description: Parent directory of the default model directories of custom kinds.
     type: path
     default: /var/lib/speechops/models
+  output_root:
+    description: Parent directory of the default output directories of disconnected containers.
+    type: path
+    default: /var/lib/speechops/output
+  license_root:
+    description: Parent directory of the default license directories of disconnected containers.
+    type: path
+    default: /var/lib/speechops/license
+  disconnected:
+    description: Default O(containers[].disconnected).
+    type: bool
+    default: false
   prune:
     description: Remove managed containers that are not in O(containers). Containers this module did not create are never touched.
     type: bool
@@ -301,6 +341,19 @@ EXAMPLES = r"""
         disk_logging: true
     prune: true
 
+- name: Run neural text-to-speech disconnected (the license is downloaded for each image, then no billing)
+  speechops.edge.speech_containers:
+    eula: accept
+    billing: https://westeurope.api.cognitive.microsoft.com/
+    api_key: "{{ vault_speech_key }}"
+    containers:
+      - name: tts-aria
+        kind: neural-text-to-speech
+        version: 3.12.0
+        locale: en-US
+        voice: AriaNeural
+        disconnected: true
+
 - name: Remove one container
   speechops.edge.speech_containers:
     containers:
@@ -332,6 +385,13 @@ containers:
       description: Why the action was needed.
       type: str
       sample: image or settings changed
+    license:
+      description:
+        - Disconnected containers - the license directory of the image it runs (null before its image is pulled,
+          in check mode) and V(present), V(download) (due, or would be in check mode), V(downloaded) or V(failed).
+      type: dict
+      returned: for disconnected containers
+      sample: {"path": "/var/lib/speechops/license/tts-aria/0123abcd", "action": "present"}
     pull:
       description: Whether the image was (or would be) pulled.
       type: bool
@@ -451,6 +511,17 @@ pulled:
   type: list
   elements: str
   sample: ["mcr.microsoft.com/azure-cognitive-services/speechservices/speech-to-text:5.1.0-amd64-en-us"]
+licenses:
+  description:
+    - Licenses of disconnected containers downloaded in this run (in check mode, to download), and license
+      directories of images no longer run that were removed (V(prune)).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {"name": "tts", "image": "mcr.microsoft.com/azure-cognitive-services/speechservices/neural-text-to-speech:3.12.0-amd64-en-us-arianeural",
+       "path": "/var/lib/speechops/license/tts/0123abcd", "action": "downloaded"}
+    - {"path": "/var/lib/speechops/license/tts/4567ef01", "action": "prune"}
 directories:
   description: Host directories created or re-owned for the containers' non-root user.
   returned: always

@@ -12,11 +12,17 @@ Behaviour follows the Docker Engine API where the deploy code depends on it:
 - a daemon restart (reboot) starts "always" containers, and "unless-stopped" ones that were not stopped by hand
   (docs.docker.com/engine/containers/start-containers-automatically/); a container never started stays created.
 A container "serves" (probe) when it runs, publishes the probed port, and its image's warm-up has passed.
+
+Disconnected containers, as Microsoft documents them: a container started with DownloadLicense=True writes a
+license file into the host directory bound at /license and exits 0 after the image's download_time (or exits 1
+with the reason in its log, when the image's license_download is "fail"); one started with Mounts:License=/license
+otherwise exits 1 at start when that directory holds no file, and reports ValidNonMetered when it serves.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +75,8 @@ class Behaviour:
     ready: bool = True  # False: /ready never answers 200
     api_status: str = "Valid"
     crash: bool = False  # exits with code 1 right after start
+    license_download: str = "ok"  # ok, fail (exits 1 with a log naming the key), hang (never finishes), empty
+    download_time: float = 3.0  # seconds a license download runs
 
 
 @dataclass
@@ -92,6 +100,20 @@ class FakeContainer:
     exit_code: int = 0
     started_at: float = 0.0
     stopped_by_hand: bool = False
+    log: str = "starting\nbilling check failed\n"
+    finishes_at: float | None = None  # a license download: when it exits
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.config.get("Cmd") or [])
+
+    def bound(self, target: str) -> str | None:
+        """The host directory bound at target."""
+        for bind in self.host_config.get("Binds") or []:
+            source, _sep, rest = bind.partition(":")
+            if rest.split(":")[0] == target:
+                return source
+        return None
 
     @property
     def running(self) -> bool:
@@ -208,7 +230,10 @@ class FakeEngine:
                     return Probe(False, 503, None, None)
                 if not with_status:
                     return Probe(True, 200, None, None, status_expected=False)
-                return Probe(True, 200, behaviour.api_status, "fake %s" % behaviour.api_status)
+                api_status = (
+                    "ValidNonMetered" if "Mounts:License=/license" in container.command else behaviour.api_status
+                )
+                return Probe(True, 200, api_status, "fake %s" % api_status)
         return Probe(False, None, None, None, "no answer on %s/ready: Connection refused" % base_url)
 
     # ---- the APIClient calls --------------------------------------------------------------------
@@ -248,7 +273,28 @@ class FakeEngine:
             raise docker_errors.NotFound("No such container: %s" % container_id)
         return container
 
+    def _settle(self) -> None:
+        """License downloads whose time has come exit (the container's process ends on its own)."""
+        for container in self.by_id.values():
+            if container.running and container.finishes_at is not None and self.clock() >= container.finishes_at:
+                container.finishes_at = None
+                outcome = self.behaviour[container.image_id].license_download
+                env = dict(item.partition("=")[::2] for item in container.config["Env"])
+                if outcome == "fail":
+                    container.status, container.exit_code = "exited", 1
+                    container.log = "downloading the license\nApiKey=%s is not valid for a disconnected container\n" % (
+                        env.get("ApiKey", "")
+                    )
+                    continue
+                directory = container.bound("/license")
+                if outcome == "ok" and directory:
+                    with open(os.path.join(directory, "license.bin"), "w", encoding="utf-8") as handle:
+                        handle.write("license of %s\n" % container.image_id)
+                container.status, container.exit_code = "exited", 0
+                container.log = "license downloaded\n"
+
     def containers_list(self, all: bool = False) -> list[dict[str, Any]]:
+        self._settle()
         return [
             {
                 "Id": container.id,
@@ -284,6 +330,7 @@ class FakeEngine:
 
     def inspect_container(self, container_id: str) -> dict[str, Any]:
         later = self._enter("inspect_container", container_id)
+        self._settle()
         container = self._get(container_id)
         self._leave("inspect_container", later)
         return {
@@ -366,8 +413,17 @@ class FakeEngine:
         if taken & set(container.host_ports()):
             raise docker_errors.APIError("driver failed programming external connectivity: port is already allocated")
         container.status, container.started_at, container.stopped_by_hand = "running", self.clock(), False
-        if self.behaviour[container.image_id].crash:
+        behaviour = self.behaviour[container.image_id]
+        if behaviour.crash:
             container.status, container.exit_code = "exited", 1
+        elif "DownloadLicense=True" in container.command:
+            if behaviour.license_download != "hang":
+                container.finishes_at = self.clock() + behaviour.download_time
+        elif "Mounts:License=/license" in container.command:
+            directory = container.bound("/license")
+            if not (directory and os.path.isdir(directory) and os.listdir(directory)):
+                container.status, container.exit_code = "exited", 1
+                container.log = "no license found in /license\n"
 
     def start(self, container_id: str) -> None:
         later = self._enter("start", container_id)
@@ -391,4 +447,4 @@ class FakeEngine:
 
     def logs(self, container_id: str, **_options: Any) -> bytes:
         self._leave("logs", self._enter("logs", container_id))
-        return b"starting\nbilling check failed\n"
+        return self._get(container_id).log.encode()
