@@ -27,15 +27,23 @@ import contextlib
 import http.client
 import json
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchlib import LAB_DIR, LAB_INVENTORY, REPO, ansible_environment, assert_unchanged, median, timed
+from benchlib import (
+    LAB_DIR,
+    LAB_INVENTORY,
+    REPO,
+    ansible_environment,
+    assert_unchanged,
+    median,
+    registry_bytes,
+    stamp,
+    timed,
+)
 
 RESULTS = REPO / "benchmarks" / "results"
 CALLBACKS = REPO / "benchmarks" / "callback_plugins"
@@ -177,27 +185,6 @@ def api_calls(runner: Runner, fleet: str, count_file: Path) -> tuple[dict[str, i
         calls[host] = len(seen)
         examples = examples or sorted(set(seen))
     return calls, counts, examples
-
-
-# ---- bytes pulled: blob GETs in the registry's access log --------------------------------------------------
-def registry_bytes(since: str, until: str) -> int:
-    completed = subprocess.run(
-        ["docker", "logs", "--since", since, "--until", until, REGISTRY_CONTAINER],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    total = 0
-    for line in (completed.stdout + completed.stderr).splitlines():
-        if "response completed" in line and "http.request.method=GET" in line and "/blobs/" in line:
-            match = re.search(r"http\.response\.written=(\d+)", line)
-            total += int(match.group(1)) if match else 0
-    return total
-
-
-def stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # ---- upgrade gap: poll every host's speech-to-text port ----------------------------------------------------

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LAB_DIR = Path(os.environ.get("SPEECHOPS_LAB_DIR", REPO / ".lab"))
 LAB_INVENTORY = str(LAB_DIR / "inventory.yml")
+REGISTRY_CONTAINER = "speechops-lab-registry"
 
 
 @contextlib.contextmanager
@@ -82,3 +85,24 @@ def print_ratio_table(
     print("| %s | %.2f |" % (rerun_label, median(reruns)))
     print("| %s | %.2f |" % (ping_label, median(pings)))
     print("| ratio | %.2f |" % (median(reruns) / median(pings)))
+
+
+# ---- bytes pulled from the lab registry: distribution's log line for each blob GET (http.response.written) ---
+def registry_bytes(since: str, until: str) -> int:
+    completed = subprocess.run(
+        ["docker", "logs", "--since", since, "--until", until, REGISTRY_CONTAINER],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    total = 0
+    for line in (completed.stdout + completed.stderr).splitlines():
+        if "response completed" in line and "http.request.method=GET" in line and "/blobs/" in line:
+            match = re.search(r"http\.response\.written=(\d+)", line)
+            total += int(match.group(1)) if match else 0
+    return total
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

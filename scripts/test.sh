@@ -170,8 +170,8 @@ stage_conformance() {
 
 lab_up() {
     log ""
-    log "--- python3 lab/speechlab.py up --failure-hosts"
-    python3 lab/speechlab.py up --failure-hosts
+    log "--- python3 lab/speechlab.py up --failure-hosts --sites"
+    python3 lab/speechlab.py up --failure-hosts --sites
 }
 
 lab_down() {

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -52,6 +53,7 @@ class Progress:
             share,
             ", done" if final else "",
         )
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(line)
 
@@ -120,10 +122,12 @@ def _import(module: Any, references: list[Reference], transfer: Transfer, progre
     bundle = Bundle(params["bundle"])
     destination = params["destination"]
     target = _client(destination["registry"], destination)
-    held = {item["reference"]: item for item in bundle.images()}
+    # A bundle names each image as the upstream does; a site finds it by repository and tag, whatever registry
+    # the site's hosts pull from (the same bundle serves every site).
+    held = {_repository_tag(item["reference"]): item for item in bundle.images()}
     work: list[tuple[Reference, dict[str, Any], dict[str, Any]]] = []
     for index, reference in enumerate(references):
-        image = held.get(reference.name)
+        image = held.get("%s:%s" % (reference.repository, reference.tag or "latest"))
         if image is None:
             raise RegistryError(
                 "images[%d]: bundle %s holds no %s: export it into the bundle first (it holds: %s)"
@@ -158,10 +162,15 @@ def _from_registry(
     source_settings = params["source"] or {}
     tag = reference.tag or "latest"  # the tag the site's hosts pull
     entry: dict[str, Any] = {"image": str(reference)}
+    # The registry the bytes come from: the one the reference names, or source.registry (a central mirror, or the
+    # upstream of images named as the site's hosts pull them). A bundle names images as that registry does.
+    origin = Reference(
+        source_settings.get("registry") or reference.registry, reference.repository, reference.tag, reference.digest
+    )
     if mode == "export":
         bundle = Bundle(params["bundle"])
         entry["target"] = params["bundle"]
-        held = next((item for item in bundle.images() if item["reference"] == reference.name), None)
+        held = _held(bundle, origin)
         if (
             held is not None
             and params["refresh"] == "missing"
@@ -178,22 +187,17 @@ def _from_registry(
         if present and params["refresh"] == "missing" and (not reference.digest or present == reference.digest):
             entry.update(digest=present, changed=False)
             return entry
-    # The registry the bytes come from: the one the reference names, or source.registry (a central mirror, or the
-    # upstream of images named as the site's hosts pull them).
-    origin = Reference(
-        source_settings.get("registry") or reference.registry, reference.repository, reference.tag, reference.digest
-    )
     source = _client(origin.registry, source_settings)
     manifest = resolve(source, origin)
     entry["digest"] = manifest.digest
     if mode == "export":
-        held = next((item for item in bundle.images() if item["reference"] == reference.name), None)
+        held = _held(bundle, origin)
         complete = held is not None and held["digest"] == manifest.digest
         complete = complete and all(bundle.has(digest, size) for digest, size in manifest.blobs())
         entry["changed"] = not complete
         if entry["changed"] and not module.check_mode:
             progress.start(str(reference), image_size(manifest))
-            bundle.export(source, origin, transfer, manifest, name=reference.name)
+            bundle.export(source, origin, transfer, manifest)
             progress.done()
         return entry
     entry["changed"] = present != manifest.digest
@@ -215,3 +219,12 @@ def _digest_at(client: RegistryClient, repository: str, tag: str) -> str | None:
         if "not found (404)" in str(exc):
             return None
         raise
+
+
+def _repository_tag(text: str) -> str:
+    reference = Reference.parse(text)
+    return "%s:%s" % (reference.repository, reference.tag or "latest")
+
+
+def _held(bundle: Bundle, origin: Reference) -> dict[str, Any] | None:
+    return next((item for item in bundle.images() if item["reference"] == origin.name), None)

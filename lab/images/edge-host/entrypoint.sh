@@ -47,5 +47,12 @@ if [ -x /etc/init.d/haproxy ] && [ -f /etc/haproxy/haproxy.cfg ]; then
     service haproxy start >/dev/null || log "haproxy did not start: haproxy -c -f /etc/haproxy/haproxy.cfg says why"
 fi
 
+# A site cache (speechops.edge.site_cache), only once the role has configured it: Debian's default configuration
+# would serve plain HTTP on :5000, a speech container's port.
+if [ -x /etc/init.d/docker-registry ] && grep -q speechops.edge.site_cache /etc/docker/registry/config.yml 2>/dev/null; then
+    rm -f /var/run/docker-registry.pid
+    service docker-registry start >/dev/null || log "docker-registry did not start: see /var/log/docker-registry.log"
+fi
+
 # 6. sshd in the foreground keeps the host alive.
 exec /usr/sbin/sshd -D -e
