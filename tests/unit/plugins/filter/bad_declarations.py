@@ -21,6 +21,13 @@ GUID_FIX = "give the GUID of a custom model, for example a3d8aab9-6f36-44cd-9904
 
 BAD = [
     # (declaration entry changes, fleet changes, expected fragment)
+    # speech-container-howto / disconnected-containers.md: language detection is not offered disconnected.
+    (
+        {"kind": "language-detection", "version": "1.18.0", "preview": True, "disconnected": True},
+        {},
+        AT + "disconnected: true, but Microsoft does not offer language-detection as a disconnected container: remove "
+        "disconnected or run it connected",
+    ),
     ({"cpus": "lots"}, {}, AT + "cpus: 'lots' is not a number: give a positive number of CPUs, for example 4 or 0.5"),
     ({"cpus": True}, {}, AT + "cpus: True is not a number"),
     ({"cpus": [4]}, {}, AT + "cpus: [4] is not a number"),
