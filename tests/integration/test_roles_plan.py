@@ -46,16 +46,18 @@ def test_role_argument_spec_documents_every_declaration_key() -> None:
 
 
 def test_edge_host_leaves_the_containers_directories_to_the_module() -> None:
-    # One owner per side effect (issue 11): speech_containers creates the model and output directories and owns
-    # them (the catalog's uid); edge_host has no uid of its own and no task that owns those directories.
+    # One owner per side effect (issues 11 and 13): speech_containers creates the model, output and license
+    # directories and owns them (the catalog's uid); edge_host has no uid of its own and no task that owns a
+    # directory, not even the license ones (the module downloads each license into LICENSE_PATH/<image hex>).
     defaults = yaml.safe_load((REPO / "roles" / "edge_host" / "defaults" / "main.yml").read_text())
     assert not [name for name in defaults if "uid" in name or "gid" in name]
-    tasks = yaml.safe_load((REPO / "roles" / "edge_host" / "tasks" / "prepare.yml").read_text())
-    owned = [task for task in tasks if (task.get("ansible.builtin.file") or {}).get("owner", "root") != "root"]
-    assert [task["loop"] for task in owned] == [
-        "{{ _edge_host_directories | selectattr('purpose', 'equalto', 'license') | list }}"
-    ]
-    assert owned[0]["ansible.builtin.file"]["owner"] == "{{ item.owner }}"
+    owned = []
+    for tasks_file in (REPO / "roles" / "edge_host" / "tasks").glob("*.yml"):
+        for task in yaml.safe_load(tasks_file.read_text()) or []:
+            module_args = task.get("ansible.builtin.file") or {}
+            if module_args.get("state") == "directory" and module_args.get("owner", "root") != "root":
+                owned.append((tasks_file.name, task.get("name")))
+    assert owned == []
     [license_directory] = speech.speech_select(speech.speech_plan([dict(DECLARATION[0], license=True)]), "directories")
     assert (license_directory["owner"], license_directory["group"]) == (CONTAINER_UID, CONTAINER_GID)
 
