@@ -129,7 +129,7 @@ def one_copy_bytes(info: dict[str, Any]) -> int:
     for entry in FLEET:
         image = next(i for i in info["images"] if i["repository"].endswith("/" + entry["kind"])
                      and i["tag"].startswith(entry["version"] + "-"))  # fmt: skip
-        url = "%s/v2/%s/manifests/%s" % (info["registry_url"], image["repository"].split("/", 1)[1], image["tag"])
+        url = "%s/v2/%s/manifests/%s" % (info["registry_url"], image["repository"], image["tag"])
         request = urllib.request.Request(url, headers={"Accept": MANIFEST_TYPES, "Authorization": "Basic " + login})
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             manifest = json.loads(response.read())

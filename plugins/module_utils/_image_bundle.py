@@ -43,6 +43,9 @@ class Transfer:
     blobs_present: int = 0
     bytes_moved: int = 0
     progress: Callable[[int], None] | None = None
+    # digest -> a repository of the target that holds it: images of one fleet share layers across repositories,
+    # and a cross-repository mount links them without moving the bytes again.
+    placed: dict[str, str] = field(default_factory=dict)
 
     def moved(self, count: int) -> None:
         self.bytes_moved += count
@@ -54,6 +57,20 @@ class Transfer:
         self.blobs_present += 1
         if self.progress:
             self.progress(size)
+
+    def at_target(self, target: RegistryClient, repository: str, digest: str, size: int) -> bool:
+        """True when `repository` of the target holds the blob already or it was mounted there from another
+        repository of the target that holds it; then nothing needs to move."""
+        source = self.placed.get(digest)
+        if target.has_blob(repository, digest) or (source and target.mount_blob(repository, digest, source)):
+            self.placed.setdefault(digest, repository)
+            self.present(size)
+            return True
+        return False
+
+    def pushed(self, repository: str, digest: str) -> None:
+        self.placed[digest] = repository
+        self.blobs_moved += 1
 
 
 class Bundle:
@@ -165,8 +182,7 @@ class Bundle:
         """Put one image of the bundle into a registry: blobs it lacks (verified while read), then the manifest."""
         manifest = self.manifest(image["digest"], image["media_type"])
         for digest, size in manifest.blobs():
-            if client.has_blob(repository, digest):
-                transfer.present(size)
+            if transfer.at_target(client, repository, digest, size):
                 continue
             if not self.has(digest, size):
                 raise RegistryError(
@@ -178,7 +194,7 @@ class Bundle:
             with open(self.blob_path(digest), "rb") as handle:
                 reader = HashingReader(iter(lambda: handle.read(CHUNK), b""), transfer.moved)
                 client.push_blob(repository, digest, size, reader)  # type: ignore[arg-type]
-            transfer.blobs_moved += 1
+            transfer.pushed(repository, digest)
         client.push_manifest(repository, tag, manifest)
         transfer.images.append({"reference": image["reference"], "digest": manifest.digest})
 
@@ -211,14 +227,13 @@ def copy_image(
     """Registry to registry, blobs streamed through this process (the registry checks each digest on upload)."""
     manifest = manifest or resolve(source, reference)
     for digest, size in manifest.blobs():
-        if target.has_blob(repository, digest):
-            transfer.present(size)
+        if transfer.at_target(target, repository, digest, size):
             continue
         reader = HashingReader(source.read_blob(reference.repository, digest), transfer.moved)
         target.push_blob(repository, digest, size, reader)  # type: ignore[arg-type]
         if reader.digest() != digest:
             raise RegistryError("blob %s from %s hashed to %s on the way" % (digest, source.registry, reader.digest()))
-        transfer.blobs_moved += 1
+        transfer.pushed(repository, digest)
     target.push_manifest(repository, tag, manifest)
     image = {"reference": str(reference), "digest": manifest.digest}
     transfer.images.append(image)

@@ -274,6 +274,28 @@ class RegistryClient:
         except urllib.error.HTTPError as exc:
             raise self._fail(exc, what) from exc
 
+    def mount_blob(self, repository: str, digest: str, source_repository: str) -> bool:
+        """Link a blob this registry holds in another repository into `repository` (cross-repository mount: no bytes
+        move). True when mounted (201); a registry that cannot mount answers 202 with an upload, cancelled here."""
+        scope = "repository:%s:pull,push" % repository
+        query = urllib.parse.urlencode({"mount": digest, "from": source_repository})
+        try:
+            with self._open(
+                "POST", "%s/v2/%s/blobs/uploads/?%s" % (self.base, repository, query), scope, body=b""
+            ) as answer:
+                if answer.status == 201:
+                    return True
+                location = answer.headers.get("Location", "")
+        except urllib.error.HTTPError as exc:
+            raise self._fail(exc, "mount of %s into %s" % (digest, repository)) from exc
+        if location:
+            try:
+                with self._open("DELETE", urllib.parse.urljoin(self.base + "/", location), scope):
+                    pass
+            except urllib.error.HTTPError as exc:
+                exc.close()  # an upload left open expires on its own (distribution purges stale uploads)
+        return False
+
     def push_manifest(self, repository: str, tag: str, manifest: Manifest) -> None:
         scope = "repository:%s:pull,push" % repository
         what = "manifest %s:%s" % (repository, tag)

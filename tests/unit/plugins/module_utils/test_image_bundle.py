@@ -149,7 +149,9 @@ def _layer(content: bytes, name: str) -> bytes:
     return gzip.compress(raw.getvalue(), mtime=0)
 
 
-def push_test_image(registry: Registry, tag: str, payload: bytes) -> tuple[Manifest, list[bytes]]:
+def push_test_image(
+    registry: Registry, tag: str, payload: bytes, repository: str = REPOSITORY
+) -> tuple[Manifest, list[bytes]]:
     """A small image (config + two gzip layers) pushed with our client; the registry verifies every digest."""
     layers = [_layer(payload, "model.bin"), _layer(b"speech " * 1000, "etc/speech.conf")]
     config = json.dumps(
@@ -174,9 +176,9 @@ def push_test_image(registry: Registry, tag: str, payload: bytes) -> tuple[Manif
     ).encode()
     client = registry.client()
     for blob, digest in zip(blobs, digests, strict=True):
-        client.push_blob(REPOSITORY, digest, len(blob), io.BytesIO(blob))
+        client.push_blob(repository, digest, len(blob), io.BytesIO(blob))
     manifest = Manifest(MANIFEST_V2, manifest_body, "sha256:" + hashlib.sha256(manifest_body).hexdigest())
-    client.push_manifest(REPOSITORY, tag, manifest)
+    client.push_manifest(repository, tag, manifest)
     return manifest, blobs
 
 
@@ -193,6 +195,25 @@ def test_a_registry_to_registry_copy_keeps_the_digest(registries: tuple[Registry
     again = Transfer()
     copy_image(upstream.client(), reference, site.client(), REPOSITORY, "5.1.0-amd64-en-us", again)
     assert again.blobs_moved == 0 and again.blobs_present == 3 and again.bytes_moved == 0  # one copy per site
+
+
+def test_layers_shared_across_repositories_cross_the_link_once(registries: tuple[Registry, Registry]) -> None:
+    """A fleet's images share layers across repositories (speech-to-text and neural-text-to-speech): the copy moves
+    each distinct blob once and mounts it into the next repository (the site registry would refuse the manifest,
+    MANIFEST_BLOB_UNKNOWN, if the blob were not linked there)."""
+    upstream, site = registries
+    one, other = "shared/speech-to-text", "shared/neural-text-to-speech"  # repositories no other test uses
+    payload = b"shared-base-layer" * 40000
+    first, blobs = push_test_image(upstream, "9.0.0-amd64-shared", payload, repository=one)
+    second, _same = push_test_image(upstream, "9.0.0-amd64-shared", payload, repository=other)
+    assert second.digest == first.digest  # the same bytes in two repositories of the upstream
+    transfer = Transfer()
+    for repository in (one, other):
+        reference = Reference.parse("%s/%s:9.0.0-amd64-shared" % (upstream.name, repository))
+        copy_image(upstream.client(), reference, site.client(), repository, "9.0.0-amd64-shared", transfer)
+    assert transfer.bytes_moved == sum(len(blob) for blob in blobs)  # one copy of each distinct blob
+    assert (transfer.blobs_moved, transfer.blobs_present) == (3, 3)
+    assert site.manifest_digest(other, "9.0.0-amd64-shared") == first.digest
 
 
 def test_a_bundle_exported_carried_and_imported_keeps_the_digest(
