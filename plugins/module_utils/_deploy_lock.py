@@ -280,7 +280,7 @@ def run_speech_lock(module: Any) -> None:
             outcome = take_lock(
                 path,
                 me,
-                timeout=params["timeout"],
+                timeout=params["lock_timeout"],
                 stale_after=params["stale_after"],
                 break_lock=params["break_lock"],
                 check_mode=module.check_mode,

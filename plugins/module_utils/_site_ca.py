@@ -58,13 +58,17 @@ def request_problems(request: Request) -> list[str]:
         )
     if not NAME_RE.match(request.host):
         problems.append(
-            "host: %r is not a name of letters, digits, '.', '_' or '-': give the inventory name" % request.host
+            "common_name: %r is not a name of letters, digits, '.', '_' or '-': give the inventory name" % request.host
         )
     if not request.names:
-        problems.append("names: empty: give the names and addresses clients use to reach the host's gateway")
+        problems.append(
+            "subject_alt_names: empty: give the names and addresses clients use to reach the host's gateway"
+        )
     for name in request.names:
         if _ip(name) is None and not _dns_name(name):
-            problems.append("names: %r is neither an IP address nor a DNS name: remove or correct it" % name)
+            problems.append(
+                "subject_alt_names: %r is neither an IP address nor a DNS name: remove or correct it" % name
+            )
     if not 1 <= request.valid_days <= MAX_VALID_DAYS:
         problems.append(
             "valid_days: %d is outside 1..%d: clients refuse longer server certificates"
@@ -354,8 +358,8 @@ def run_site_certificate(module: Any) -> None:
     params = module.params
     request = Request(
         ca_dir=params["ca_dir"],
-        host=params["host"],
-        names=tuple(dict.fromkeys(params["names"])),
+        host=params["common_name"],
+        names=tuple(dict.fromkeys(params["subject_alt_names"])),
         valid_days=params["valid_days"],
         renew_before_days=params["renew_before_days"],
         ca_name=params["ca_name"],

@@ -543,7 +543,7 @@ def stt_query(target: Target, params: dict[str, Any]) -> dict[str, Any]:
             target.locale,
         )
     pcm = speech if speech is not None else silence(params["audio_seconds"])
-    session = recognition_session(url, stt_speech_context(locale, recognition_format), pcm, params["timeout"])
+    session = recognition_session(url, stt_speech_context(locale, recognition_format), pcm, params["request_timeout"])
     query = _session_summary("recognition", session, speech is not None, target)
     query.update(judge_transcript(session, speech is not None, target.expected_words, recognition_format, not_judged))
     return query
@@ -554,7 +554,7 @@ def lid_query(target: Target, params: dict[str, Any]) -> dict[str, Any]:
     url = _ws_url(target.base_url, LANGUAGE_DETECTION_UNIVERSAL_PATH, {})
     speech_given = target.speech is not None
     pcm = target.speech if target.speech is not None else silence(params["audio_seconds"])
-    session = recognition_session(url, lid_speech_context(target.languages), pcm, params["timeout"])
+    session = recognition_session(url, lid_speech_context(target.languages), pcm, params["request_timeout"])
     query = _session_summary("language-detection", session, speech_given, target)
     query["languages"] = list(target.languages)
     if target.expected_language:
@@ -582,7 +582,7 @@ def _session_summary(query_type: str, session: Session, speech_given: bool, targ
 
 def _fallback(target: Target, params: dict[str, Any], reason: str) -> dict[str, Any]:
     """An inconclusive query falls back to /ready and /status: serving there is a pass, with the reason kept."""
-    result = _look(target, min(params["timeout"], 10.0))
+    result = _look(target, min(params["request_timeout"], 10.0))
     fallback = {"ready": result.ready, "api_status": result.api_status}
     if result.ready and result.api_status in params["accept_api_statuses"]:
         return {"ok": True, "fallback": fallback, "judgement": "inconclusive, judged by /ready and /status"}
@@ -600,7 +600,7 @@ def tts_query(target: Target, params: dict[str, Any]) -> dict[str, Any]:
     query["ssml_voice"] = voice
     try:
         code, body = synthesize(
-            target.base_url, voice, params["text"], params["output_format"], params["timeout"], target.locale
+            target.base_url, voice, params["text"], params["output_format"], params["request_timeout"], target.locale
         )
     except (OSError, ValueError) as exc:
         return dict(query, ok=False, error="synthesis request failed: %s" % (getattr(exc, "reason", None) or exc))
@@ -613,7 +613,7 @@ def tts_query(target: Target, params: dict[str, Any]) -> dict[str, Any]:
     if not summary or not summary.get("data_bytes"):
         return dict(query, ok=False, error="synthesis answered %d bytes that are not a WAV with audio" % len(body))
     query.update(ok=True, audio=summary, audio_bytes=len(body))
-    query["synthesis_health"] = _synthesis_health(target.base_url, params["timeout"])
+    query["synthesis_health"] = _synthesis_health(target.base_url, params["request_timeout"])
     if params.get("audio_dir"):
         query.update(_save_audio(params["audio_dir"], target.name, body, params["check_mode"]))
     return query
@@ -674,7 +674,7 @@ def ft_query(target: Target, params: dict[str, Any]) -> dict[str, Any]:
     query: dict[str, Any] = {"type": "transcribe", "url": target.base_url + FAST_TRANSCRIPTION_PATH}
     try:
         code, answer, _headers = http_request(
-            query["url"], params["timeout"], data=body, headers={"Content-Type": content_type}
+            query["url"], params["request_timeout"], data=body, headers={"Content-Type": content_type}
         )
     except (OSError, ValueError) as exc:
         return dict(query, ok=False, error="transcription request failed: %s" % (getattr(exc, "reason", None) or exc))
@@ -742,7 +742,7 @@ def check_container(target: Target, params: dict[str, Any]) -> dict[str, Any]:
         "problems": [],
         "warnings": [],
     }
-    result = _wait_ready(target, params["wait_timeout"], min(params["timeout"], 10.0))
+    result = _wait_ready(target, params["wait_timeout"], min(params["request_timeout"], 10.0))
     entry.update(result.as_dict())
     if "ready" in target.checks and not result.ready:
         entry["problems"].append(describe(result))

@@ -43,16 +43,21 @@ author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
+  - speechops.edge.attributes
+  - speechops.edge.attributes.actiongroup_docker
 attributes:
   check_mode:
-    description: The module only reads, so it runs unchanged in check mode.
+    details: The module only reads, so it runs unchanged in check mode.
     support: full
   diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
+    details: Nothing changes, so there is no diff.
+    support: N/A
   idempotent:
-    description: Reading facts never changes the host.
+    details: Reading facts never changes the host.
     support: full
+  platform:
+    platforms: linux
+    details: Reads C(/proc) and the cgroup files of a Linux edge host.
 options:
   containers:
     description:

@@ -20,16 +20,21 @@ author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
+  - speechops.edge.attributes
+  - speechops.edge.attributes.actiongroup_docker
 attributes:
   check_mode:
-    description: Predicts a login, a logout or a CA change without making it.
+    details: Predicts a login, a logout or a CA change without making it.
     support: full
   diff_mode:
-    description: Shows the user logged in and the CA certificate's checksum before and after; never the password.
+    details: Shows the user logged in and the CA certificate's checksum before and after; never the password.
     support: full
   idempotent:
-    description: Matching stored credentials and CA mean no change and no network call.
+    details: Matching stored credentials and CA mean no change and no network call.
     support: full
+  platform:
+    platforms: linux
+    details: An edge host running the Docker engine.
 options:
   registry:
     description: The registry as C(host[:port]), exactly as image references name it.

@@ -25,16 +25,19 @@ author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.controller_identity
+  - speechops.edge.attributes
 attributes:
   check_mode:
-    description: Returns the entry it would append without writing it.
+    details: Returns the entry it would append without writing it.
     support: full
   diff_mode:
-    description: Shows the line appended.
+    details: Shows the line appended.
     support: full
   idempotent:
-    description: Reading changes nothing; every append is a new entry by design (a log of events).
+    details: Reading changes nothing; every append is a new entry by design (a log of events).
     support: none
+  platform:
+    platforms: posix
 options:
   operation:
     description: Append an entry for this operation; without it the module only reads.

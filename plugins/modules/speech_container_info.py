@@ -18,16 +18,21 @@ author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
+  - speechops.edge.attributes
+  - speechops.edge.attributes.actiongroup_docker
 attributes:
   check_mode:
-    description: Read-only; runs unchanged in check mode.
+    details: Read-only; runs unchanged in check mode.
     support: full
   diff_mode:
-    description: Nothing changes.
-    support: none
+    details: Nothing changes.
+    support: N/A
   idempotent:
-    description: Read-only.
+    details: Read-only.
     support: full
+  platform:
+    platforms: linux
+    details: An edge host running the Docker engine.
 options:
   names:
     description: Only these containers (by their managed name); all when empty.

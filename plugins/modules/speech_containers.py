@@ -44,21 +44,26 @@ author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.docker_engine
+  - speechops.edge.attributes
+  - speechops.edge.attributes.actiongroup_docker
 attributes:
   check_mode:
-    description:
+    details:
       - Reports exactly which containers would be created, replaced, started, stopped or removed, which images pulled
         and which licenses downloaded (RV(licenses)); runs nothing.
     support: full
   diff_mode:
-    description:
+    details:
       - Shows the before and after settings of each changed container, secrets redacted.
       - For drift (effective settings that differ although the label matches), only the settings that differ.
       - A license download due shows as C(license) (V(missing) before, C(download for IMAGE) after).
     support: full
   idempotent:
-    description: A second run with the same input reports no change.
+    details: A second run with the same input reports no change.
     support: full
+  platform:
+    platforms: linux
+    details: An edge host running the Docker engine.
 options:
   containers:
     description:

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: speech_gateway
 short_description: TLS and access keys in front of the speech containers of an edge host (HAProxy)
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Configures the distribution's HAProxy as the speech gateway of the edge host. Clients keep the ports they know
     (one per service, for example 5000) and connect with C(https://) and C(wss://); a request passes only with an
@@ -31,16 +31,21 @@ description:
     renewal touch no connection. Where the runtime API refuses, the module reloads instead and says why.
 author:
   - Speech Ops maintainers (@speechops)
+extends_documentation_fragment:
+  - speechops.edge.attributes
 attributes:
   check_mode:
-    description: Predicts which files change and whether HAProxy would be started or reloaded.
+    details: Predicts which files change and whether HAProxy would be started or reloaded.
     support: full
   diff_mode:
-    description: Shows the configuration before and after, the key labels and the certificate's SHA-256; never a key.
+    details: Shows the configuration before and after, the key labels and the certificate's SHA-256; never a key.
     support: full
   idempotent:
-    description: Unchanged files and a running gateway mean no change and no reload.
+    details: Unchanged files and a running gateway mean no change and no reload.
     support: full
+  platform:
+    platforms: linux
+    details: An edge host with its distribution's HAProxy.
 options:
   state:
     description: V(present) configures and runs the gateway; V(absent) stops it and removes the files it wrote.

@@ -7,12 +7,12 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: speech_gateway_certificate
 short_description: A site CA on the controller that issues each edge host's speech gateway certificate
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - For labs and small sites without their own PKI. Keeps a CA in O(ca_dir) on the controller (created on first use,
-    an ECDSA P-256 key and a self-signed certificate valid O(ca_valid_days)) and issues the O(host) a gateway
-    certificate for O(names) (subjectAltName, serverAuth, at most 397 days), with a new key, whenever it has none,
-    the names change, the CA changed, or it expires within O(renew_before_days).
+    an ECDSA P-256 key and a self-signed certificate valid O(ca_valid_days)) and issues the host O(common_name) a
+    gateway certificate for O(subject_alt_names) (subjectAltName, serverAuth, at most 397 days), with a new key,
+    whenever it has none, the names change, the CA changed, or it expires within O(renew_before_days).
   - Clients trust C(ca.crt) in O(ca_dir) (for example C(SSL_CERT_FILE) for the Python Speech SDK,
     C(NODE_EXTRA_CA_CERTS) for the JavaScript SDK). Keys stay in O(ca_dir) (mode 0600, the directory 0700); the
     module returns their paths, never their contents.
@@ -21,26 +21,31 @@ description:
   - Sites with a PKI give M(speechops.edge.speech_gateway) their own certificate instead.
 author:
   - Speech Ops maintainers (@speechops)
+extends_documentation_fragment:
+  - speechops.edge.attributes
 attributes:
   check_mode:
-    description: Says whether the certificate (and the CA) would be created or renewed and why; writes nothing.
+    details: Says whether the certificate (and the CA) would be created or renewed and why; writes nothing.
     support: full
   diff_mode:
-    description: Names, expiry, issuer and serial number before and after; never a key.
+    details: Names, expiry, issuer and serial number before and after; never a key.
     support: full
   idempotent:
-    description: A certificate that is valid, for the same names and from the same CA, is left alone.
+    details: A certificate that is valid, for the same names and from the same CA, is left alone.
     support: full
+  platform:
+    platforms: posix
+    details: The controller.
 options:
   ca_dir:
     description: Absolute path of the site CA's directory on the controller. Back it up; keep it private.
     type: path
     required: true
-  host:
+  common_name:
     description: The edge host (its inventory name) - the certificate's common name and file name.
     type: str
     required: true
-  names:
+  subject_alt_names:
     description:
       - DNS names and IP addresses clients use to reach the host's gateway (subjectAltName). Clients verify these.
     type: list
@@ -71,8 +76,8 @@ EXAMPLES = r"""
 - name: Issue the gateway certificate of this host from the site CA
   speechops.edge.speech_gateway_certificate:
     ca_dir: /srv/speechops/site-ca
-    host: "{{ inventory_hostname }}"
-    names:
+    common_name: "{{ inventory_hostname }}"
+    subject_alt_names:
       - "{{ inventory_hostname }}"
       - "{{ ansible_host }}"
   delegate_to: localhost
@@ -152,8 +157,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             ca_dir=dict(type="path", required=True),
-            host=dict(type="str", required=True),
-            names=dict(type="list", elements="str", required=True),
+            common_name=dict(type="str", required=True),
+            subject_alt_names=dict(type="list", elements="str", required=True),
             valid_days=dict(type="int", default=397),
             renew_before_days=dict(type="int", default=30),
             ca_name=dict(type="str", default="speechops.edge site CA"),

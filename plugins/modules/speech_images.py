@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: speech_images
 short_description: Copy a fleet's speech images to a site's registry or through an offline bundle, digests unchanged
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Moves the images a fleet needs to where its hosts can pull them when links are thin or absent. V(copy) - from
     the registry each image names (for example C(mcr.microsoft.com)) to a site's registry, under the same repository
@@ -22,16 +22,21 @@ description:
   - "Run it where both ends are reachable, usually the controller (C(delegate_to: localhost))."
 author:
   - Speech Ops maintainers (@speechops)
+extends_documentation_fragment:
+  - speechops.edge.attributes
 attributes:
   check_mode:
-    description: Resolves every image and says which ones would move; transfers nothing.
+    details: Resolves every image and says which ones would move; transfers nothing.
     support: full
   diff_mode:
-    description: Not supported; RV(images) lists what changes.
+    details: Not supported; RV(images) lists what changes.
     support: none
   idempotent:
-    description: An image whose digest is already at the target (registry tag or bundle, with all its blobs) is left alone.
+    details: An image whose digest is already at the target (registry tag or bundle, with all its blobs) is left alone.
     support: full
+  platform:
+    platforms: posix
+    details: Any host that reaches both ends, usually the controller.
 options:
   mode:
     description: V(copy) registry to registry, V(export) registry to bundle, V(import) bundle to registry.

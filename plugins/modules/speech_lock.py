@@ -15,7 +15,7 @@ description:
   - The lock is a root-only file (mode 0600) holding the holder - controller user and host, the
     C(ansible-playbook) process id, the run id, the operation and when it was taken (UTC). It is published
     atomically with its complete content, so it is never half written.
-  - A lock held by another run is waited for up to O(timeout) seconds, polling with backoff, then the module
+  - A lock held by another run is waited for up to O(lock_timeout) seconds, polling with backoff, then the module
     fails naming the holder and its age. A lock older than O(stale_after), or held by a run of this controller
     that is no longer running, is reported as such at once and never taken over silently; O(break_lock=true)
     breaks it and records the break in the audit log first.
@@ -24,16 +24,19 @@ author:
   - Speech Ops maintainers (@speechops)
 extends_documentation_fragment:
   - speechops.edge.controller_identity
+  - speechops.edge.attributes
 attributes:
   check_mode:
-    description: Reports whether the lock could be taken (or would be released or broken) without touching it.
+    details: Reports whether the lock could be taken (or would be released or broken) without touching it.
     support: full
   diff_mode:
-    description: Shows the holder before and after.
+    details: Shows the holder before and after.
     support: full
   idempotent:
-    description: Taking a lock this run already holds, or releasing a lock that is not held, changes nothing.
+    details: Taking a lock this run already holds, or releasing a lock that is not held, changes nothing.
     support: full
+  platform:
+    platforms: posix
 options:
   state:
     description: V(present) takes (or keeps) the lock for this run, V(absent) releases it.
@@ -48,7 +51,7 @@ options:
     type: str
     choices: [deploy, remove]
     default: deploy
-  timeout:
+  lock_timeout:
     description: Seconds to wait for a lock held by another run before failing; V(0) fails at once.
     type: float
     default: 0
@@ -86,7 +89,7 @@ seealso:
 EXAMPLES = r"""
 - name: Take the deploy lock, waiting up to two minutes for another deploy
   speechops.edge.speech_lock:
-    timeout: 120
+    lock_timeout: 120
 
 - name: Release it (only a lock of this run is removed)
   speechops.edge.speech_lock:
@@ -184,7 +187,7 @@ def main() -> None:
             state=dict(type="str", choices=["present", "absent"], default="present"),
             controller_pid=dict(type="int"),
             operation=dict(type="str", choices=["deploy", "remove"], default="deploy"),
-            timeout=dict(type="float", default=0),
+            lock_timeout=dict(type="float", default=0),
             stale_after=dict(type="int", default=14400),
             break_lock=dict(type="bool", default=False),
             path=dict(type="path", default=LOCK_PATH),

@@ -38,16 +38,21 @@ description:
   - Read-only, except that O(audio_dir) keeps the synthesised audio.
 author:
   - Speech Ops maintainers (@speechops)
+extends_documentation_fragment:
+  - speechops.edge.attributes
 attributes:
   check_mode:
-    description: The checks only read; in check mode no audio file is written.
+    details: The checks only read; in check mode no audio file is written.
     support: full
   diff_mode:
-    description: Nothing to show.
+    details: Nothing to show.
     support: none
   idempotent:
-    description: Asking a container changes nothing; a kept audio file is rewritten only when its content changed.
+    details: Asking a container changes nothing; a kept audio file is rewritten only when its content changed.
     support: full
+  platform:
+    platforms: posix
+    details: Any host that reaches the containers, the edge host or the controller.
 options:
   containers:
     description: The containers to check.
@@ -205,7 +210,7 @@ options:
     description: Seconds to wait for C(/ready) before judging a container (for checks right after a start).
     type: float
     default: 0
-  timeout:
+  request_timeout:
     description: Seconds one request (synthesis, or the whole recognition session) may take.
     type: float
     default: 30
@@ -509,7 +514,7 @@ def main() -> None:
             audio_seconds=dict(type="float", default=1.0),
             audio_dir=dict(type="path"),
             wait_timeout=dict(type="float", default=0),
-            timeout=dict(type="float", default=30),
+            request_timeout=dict(type="float", default=30),
             tls=dict(type="bool", default=False),
             ca_cert=dict(type="str"),
             access_key=dict(type="str", no_log=True),

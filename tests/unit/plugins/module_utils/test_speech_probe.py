@@ -312,7 +312,7 @@ def probe(fake: FakeContainer, kind: str = "speech-to-text", **options: Any) -> 
     """Run the module against one fake container; (failed, result)."""
     entry = {"name": "fake", "kind": kind, "port": fake.port, "locale": "en-US"}
     entry.update(options.pop("container", {}))
-    return run_module(speech_probe.main, dict({"containers": [entry], "timeout": 10}, **options))
+    return run_module(speech_probe.main, dict({"containers": [entry], "request_timeout": 10}, **options))
 
 
 def query_of(result: dict[str, Any]) -> dict[str, Any]:
@@ -418,7 +418,7 @@ def test_a_close_before_turn_end_fails_with_its_code(container) -> None:
 
 def test_no_turn_end_fails_after_the_timeout(container) -> None:
     fake = container(Behaviour(answer=lambda _received: [("turn.start", {})]))
-    failed, result = probe(fake, timeout=1)
+    failed, result = probe(fake, request_timeout=1)
     assert failed and "no turn.end within 1s" in result["msg"] and "turn.start" in result["msg"]
 
 

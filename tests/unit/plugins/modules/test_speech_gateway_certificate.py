@@ -21,7 +21,7 @@ from .module_runner import run_module
 
 
 def issue(ca_dir: Path, names: list[str], check_mode: bool = False, **options: Any) -> tuple[bool, dict[str, Any]]:
-    args = {"ca_dir": str(ca_dir), "host": "edge1", "names": names, **options}
+    args = {"ca_dir": str(ca_dir), "common_name": "edge1", "subject_alt_names": names, **options}
     return run_module(speech_gateway_certificate.main, dict(args, _ansible_diff=True), check_mode=check_mode)
 
 
@@ -122,15 +122,15 @@ def test_a_certificate_from_another_ca_is_replaced(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("options", "named"),
     [
-        ({"names": ["edge 1"]}, "names: 'edge 1' is neither an IP address nor a DNS name"),
-        ({"names": []}, "names: empty"),
+        ({"subject_alt_names": ["edge 1"]}, "subject_alt_names: 'edge 1' is neither an IP address nor a DNS name"),
+        ({"subject_alt_names": []}, "subject_alt_names: empty"),
         ({"valid_days": 800}, "valid_days: 800 is outside 1..397"),
-        ({"host": "../etc"}, "host: '../etc'"),
+        ({"common_name": "../etc"}, "common_name: '../etc'"),
         ({"ca_dir": "relative/ca"}, "ca_dir: 'relative/ca' is not an absolute path"),
     ],
 )
 def test_bad_input_names_the_field_and_changes_nothing(tmp_path: Path, options: dict[str, Any], named: str) -> None:
-    args = {"ca_dir": str(tmp_path / "ca"), "host": "edge1", "names": ["edge1"], **options}
+    args = {"ca_dir": str(tmp_path / "ca"), "common_name": "edge1", "subject_alt_names": ["edge1"], **options}
     failed, result = run_module(speech_gateway_certificate.main, args)
     assert failed and named in result["msg"] and "nothing was changed" in result["msg"]
     assert not (tmp_path / "ca").exists()
