@@ -3,6 +3,7 @@
     python3 lab/speechlab.py up [--hosts N] [--failure-hosts]
     python3 lab/speechlab.py down [--purge]
     python3 lab/speechlab.py status [--json]
+    python3 lab/speechlab.py ee-base [--rebuild]
 
 Python 3.11 standard library only; runs as root on the controller (a Debian 12 machine) and drives the
 local Docker engine. Everything is built locally: no registry outside this machine is reachable.
@@ -74,6 +75,9 @@ EDGE_IMAGE = "speechops-lab/edge-host:latest"
 REGISTRY_IMAGE = "speechops-lab/registry:latest"
 STANDIN_IMAGE = "speechops-lab/speech-standin:latest"
 LABCLOUD_IMAGE = "speechops-lab/labcloud:latest"
+# Base of the collection's execution environment (examples/execution-environment.yml, scripts/build_ee.sh);
+# built only by `ee-base`, not by `up`.
+EE_BASE_IMAGE = "speechops-lab/ee-base:bookworm"
 REGISTRY_CONTAINER = PREFIX + "-registry"
 CLOUD_CONTAINER = PREFIX + "-labcloud"
 HOST_CERTS_D = Path("/etc/docker/certs.d") / REGISTRY
@@ -1202,22 +1206,27 @@ def write_outputs(lab: LabDir, hosts: list[Host], images: list[LabImage], digest
 
 
 # --- commands -----------------------------------------------------------------------------------------------
+def prepare_builds(lab: LabDir, phases: Phases, rebuild: bool) -> None:
+    """What every image build needs: the tools, a Docker engine and the Debian base image."""
+    with phases.phase("tools") as note:
+        missing = ensure_tools()
+        note.append("installed %s" % " ".join(missing) if missing else "present")
+    with phases.phase("dockerd") as note:
+        note.append(ensure_dockerd())
+    with phases.phase("base") as note:
+        note.append(ensure_base(lab, rebuild))
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     lab = LabDir.from_env()
     phases = Phases()
     with lab.locked():
         lab.ensure()
-        with phases.phase("tools") as note:
-            missing = ensure_tools()
-            note.append("installed %s" % " ".join(missing) if missing else "present")
-        with phases.phase("dockerd") as note:
-            note.append(ensure_dockerd())
+        prepare_builds(lab, phases, args.rebuild)
         images = lab_images()
         with phases.phase("secrets") as note:
             made = ensure_secrets(lab)
             note.append("generated " + ", ".join(made) if made else "reused")
-        with phases.phase("base") as note:
-            note.append(ensure_base(lab, args.rebuild))
         with phases.phase("images") as note:
             built, skipped = build_all(lab, image_stages(images), args.rebuild, args.jobs)
             note.append("%d built, %d up to date" % (built, skipped))
@@ -1294,6 +1303,21 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ee_base(args: argparse.Namespace) -> int:
+    """Build only the execution environment's base image (lab/images/ee-base): no network, no containers."""
+    lab = LabDir.from_env()
+    phases = Phases()
+    with lab.locked():
+        lab.ensure()
+        prepare_builds(lab, phases, False)
+        with phases.phase("ee-base") as note:
+            spec = ImageSpec("ee-base", EE_BASE_IMAGE, IMAGES_SRC / "ee-base")
+            built, _unused = build_all(lab, [[spec]], args.rebuild, 1)
+            note.append("%s %s" % (EE_BASE_IMAGE, "built" if built else "up to date"))
+    phases.total()
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     lab = LabDir.from_env()
     result: dict[str, Any] = {"lab_dir": str(lab.root), "engine": engine_up(), "containers": [], "images": []}
@@ -1347,12 +1371,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     down.add_argument("--purge", action="store_true", help="also remove the lab images and the lab dir")
     status = sub.add_parser("status", help="print what runs")
     status.add_argument("--json", action="store_true")
+    ee_base = sub.add_parser("ee-base", help="build %s (the execution environment's base image)" % EE_BASE_IMAGE)
+    ee_base.add_argument("--rebuild", action="store_true", help="rebuild it even when its context is unchanged")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("speechlab.py must run as root (docker, apt-get, /etc/docker/certs.d)", file=sys.stderr)
         return 2
     try:
-        return {"up": cmd_up, "down": cmd_down, "status": cmd_status}[args.command](args)
+        return {"up": cmd_up, "down": cmd_down, "status": cmd_status, "ee-base": cmd_ee_base}[args.command](args)
     except LabError as exc:
         print("[speechlab] ERROR: %s" % exc, file=sys.stderr)
         return 1
