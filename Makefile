@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV_BIN := $(CURDIR)/.venv/bin
 
-.PHONY: test lint sanity build unit lab conformance venv lab-up lab-down demo clean
+.PHONY: test lint sanity changelog docs build unit matrix ee lab conformance venv lab-up lab-down demo clean
 
-test:  ## every stage: ruff, ansible-lint, ansible-test sanity, galaxy build, unit, lab, conformance
+test:  ## every stage: ruff, ansible-lint, sanity, changelog, docs, build, unit, matrix, ee, lab, conformance
 	scripts/test.sh
 
 lint:  ## ruff (check + format --check) and ansible-lint (production profile)
@@ -14,11 +14,23 @@ lint:  ## ruff (check + format --check) and ansible-lint (production profile)
 sanity:  ## ansible-test sanity on build/ansible_collections/speechops/edge
 	scripts/test.sh sanity
 
-build:  ## ansible-galaxy collection build, checks build_ignore, removes the artifact
+changelog:  ## antsibull-changelog lint of the fragments and of changelogs/changelog.yaml
+	scripts/test.sh changelog
+
+docs:  ## antsibull-docs lint of every plugin, role and guide, and the docs rendered with docs/docsite
+	scripts/test.sh docs
+
+build:  ## galaxy build, every entry checked against the allow-list, installed into .installed-collection and run
 	scripts/test.sh build
 
 unit:  ## pytest tests/unit
 	scripts/test.sh unit
+
+matrix:  ## unit and sanity on the older ansible-core versions of requirements/matrix.txt
+	scripts/test.sh matrix
+
+ee:  ## the execution environment built (scripts/build_ee.sh) and checked without the lab
+	scripts/test.sh ee
 
 lab:  ## lab up, pytest tests/lab tests/integration (and molecule), lab down
 	scripts/test.sh lab
@@ -39,5 +51,5 @@ demo:  ## the main job: lab up, example fleet deployed, status table, demo-outpu
 	scripts/demo.sh
 
 clean:  ## remove build outputs and caches (keeps .venv and the lab; `make lab-down` for that)
-	rm -rf build tests/output .pytest_cache .ruff_cache speechops-edge-*.tar.gz
-	find . \( -path ./.venv -o -path ./.lab -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+	rm -rf build tests/output .pytest_cache .ruff_cache speechops-edge-*.tar.gz .installed-collection
+	find . \( -path ./.venv -o -path ./.venv-matrix -o -path ./.lab -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
