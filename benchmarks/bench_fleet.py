@@ -23,39 +23,34 @@ Medians go to benchmarks/results/fleet.md and fleet.png, and the table is printe
 from __future__ import annotations
 
 import argparse
-import contextlib
-import http.client
 import json
-import re
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from benchlib import (
     LAB_DIR,
-    LAB_INVENTORY,
+    NEW_STT,
+    OLD_STT,
     REPO,
+    LabRunner,
     ansible_environment,
     assert_unchanged,
+    lab_hosts,
     median,
+    per_host,
     registry_bytes,
     stamp,
     timed,
+    upgrade_gaps,
 )
 
 RESULTS = REPO / "benchmarks" / "results"
 CALLBACKS = REPO / "benchmarks" / "callback_plugins"
-LAB_NET = "172.30.57."
-REGISTRY_CONTAINER = "speechops-lab-registry"
-OLD_STT, NEW_STT = "5.0.0", "5.1.0"
-STT_PORT = 5000
 STT_NAME = "stt-en-us"  # the name the speech role plans for speech-to-text en-US
 STT_PREVIOUS = STT_NAME + "-speechops-previous"  # the old container while the new one takes over
 # lab/speechlab.py bakes STANDIN_WARMUP_SECONDS="" into the lab's tags: the stand-in's default applies.
 STANDIN_DEFAULT_WARMUP = 2.0
-POLL_SECONDS = 0.05
 COMMAND_DEADLINE = 900
 
 GROUP_VARS = (
@@ -100,29 +95,9 @@ def write_inventory(directory: Path, hosts: dict[str, str], fleets: list[int]) -
     (directory / "fleets.yml").write_text(json.dumps({"all": {"children": groups}}, indent=1))
 
 
-def lab_hosts() -> dict[str, str]:
-    """edge1..edgeN of the lab inventory and their addresses (only lab addresses)."""
-    text = Path(LAB_INVENTORY).read_text()
-    hosts = dict(re.findall(r"^\s+(edge\d+):\n\s+ansible_host: \"([0-9.]+)\"", text, re.M))
-    if any(not address.startswith(LAB_NET) for address in hosts.values()):
-        raise SystemExit("the lab inventory names a host outside %s0/24" % LAB_NET)
-    return hosts
-
-
-class Runner:
-    def __init__(self, env: dict[str, str], inventory: Path) -> None:
-        self.env = env
-        self.inventories = ["-i", LAB_INVENTORY, "-i", str(inventory)]
-
+class Runner(LabRunner):
     def deploy(self, fleet: str, *extra: str) -> tuple[float, str]:
-        command = ["ansible-playbook", *self.inventories, "speechops.edge.deploy", "--limit", fleet, *extra]
-        return timed(command, self.env)
-
-    def ping(self, fleet: str) -> float:
-        return timed(["ansible", *self.inventories, fleet, "-m", "ansible.builtin.ping"], self.env)[0]
-
-    def shell(self, fleet: str, command: str) -> str:
-        return timed(["ansible", *self.inventories, fleet, "-m", "ansible.builtin.shell", "-a", command], self.env)[1]
+        return self.playbook("speechops.edge.deploy", fleet, *extra)
 
     def counted_rerun(self, fleet: str, count_file: Path) -> tuple[str, dict[str, Any]]:
         env = dict(
@@ -134,14 +109,6 @@ class Runner:
         command = ["ansible-playbook", *self.inventories, "speechops.edge.deploy", "--limit", fleet]
         output = timed(command, env)[1]
         return output, json.loads(count_file.read_text())
-
-    def clean(self, fleet: str) -> None:
-        """Hosts without speech containers, images or records: what a fresh converge starts from."""
-        self.shell(
-            fleet,
-            "docker ps -aq | xargs -r docker rm -f >/dev/null; docker system prune -af >/dev/null; "
-            "rm -rf /etc/speechops/*.yml",
-        )
 
 
 # ---- Docker API calls: the dockerd debug log of the edge hosts ---------------------------------------------
@@ -163,11 +130,6 @@ DEBUG_OFF = (
 )
 
 
-def per_host(output: str) -> dict[str, str]:
-    """The output of each host in an `ansible -m shell` run that succeeded there."""
-    return dict(re.findall(r"^(\S+) \| CHANGED \| rc=0 >>\n(.*?)(?=^\S+ \| |\Z)", output, re.M | re.S))
-
-
 def api_calls(runner: Runner, fleet: str, count_file: Path) -> tuple[dict[str, int], dict[str, Any], list[str]]:
     """Docker API calls per host during one idempotent deploy, and the callback's module counts."""
     runner.shell(fleet, DEBUG_ON)
@@ -185,113 +147,6 @@ def api_calls(runner: Runner, fleet: str, count_file: Path) -> tuple[dict[str, i
         calls[host] = len(seen)
         examples = examples or sorted(set(seen))
     return calls, counts, examples
-
-
-# ---- upgrade gap: poll every host's speech-to-text port ----------------------------------------------------
-# One GET /ready per poll (http.client, no opener machinery): the poller shares the 2 CPUs with the fleet, so
-# its own load is kept small. A good answer's version comes from the stand-in's /swagger/v1/swagger.json, read on the first good
-# answer after a bad one and at least once a second; the answers in between are the same container's.
-Sample = tuple[float, str | None]  # (wall-clock time, version of a good answer or None)
-
-
-def _get(address: str, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection(address, STT_PORT, timeout=0.5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def poll_once(address: str, known: str | None, checked_at: float) -> tuple[str | None, float]:
-    """(version of a good answer or None, when the version was last read) for one GET /ready."""
-    try:
-        status, _body = _get(address, "/ready")
-        if status != 200:
-            return None, checked_at
-        now = time.monotonic()
-        if known is None or now - checked_at >= 1.0:
-            status, body = _get(address, "/swagger/v1/swagger.json")
-            return (json.loads(body)["info"]["version"] if status == 200 else None), now
-        return known, checked_at
-    except (OSError, ValueError, KeyError, http.client.HTTPException):
-        return None, checked_at
-
-
-@contextlib.contextmanager
-def polling(addresses: dict[str, str], deadline: float) -> Iterator[dict[str, list[Sample]]]:
-    outside = [address for address in addresses.values() if not address.startswith(LAB_NET)]
-    if outside:
-        raise SystemExit("refusing to poll %s: not lab addresses" % ", ".join(outside))
-    samples: dict[str, list[Sample]] = {host: [] for host in addresses}
-    stop = threading.Event()
-
-    def poll(host: str, address: str) -> None:
-        end = time.monotonic() + deadline
-        version, checked_at = None, 0.0
-        while not stop.is_set() and time.monotonic() < end:
-            began = time.monotonic()
-            wall = time.time()
-            version, checked_at = poll_once(address, version, checked_at)
-            samples[host].append((wall, version))
-            stop.wait(max(0.0, POLL_SECONDS - (time.monotonic() - began)))
-
-    threads = [threading.Thread(target=poll, args=item, daemon=True) for item in addresses.items()]
-    for thread in threads:
-        thread.start()
-    try:
-        yield samples
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=5)
-
-
-def gap_window(samples: list[Sample], old: str, new: str) -> tuple[float, float] | None:
-    """(last good answer of the old version, first good answer of the new one), wall clock."""
-    last_old = max((at for at, version in samples if version == old), default=None)
-    first_new = min((at for at, version in samples if version == new), default=None)
-    if last_old is None or first_new is None or first_new < last_old:
-        return None
-    return last_old, first_new
-
-
-# Where the gap goes, from the edge host's engine events (same kernel clock as the controller in the lab):
-# last old answer -> old container stopped and its port released ("stop") -> new container started ("start")
-# -> first good answer of the new one (the new container's own warm-up, as the poller sees it).
-# The format sits in {% raw %}: ansible templates ad-hoc arguments.
-EVENTS = (
-    "docker events --since %d --until %d --filter type=container --filter event=stop "
-    "--filter event=start --format '{%% raw %%}{{.TimeNano}} {{.Action}} {{.Actor.Attributes.name}}{%% endraw %%}'"
-)
-
-
-def engine_events(runner: Runner, fleet: str, since: float, until: float) -> dict[str, list[tuple[float, str, str]]]:
-    events: dict[str, list[tuple[float, str, str]]] = {}
-    for host, body in per_host(runner.shell(fleet, EVENTS % (int(since), int(until) + 1))).items():
-        for line in body.splitlines():
-            fields = line.split()
-            if len(fields) == 3 and fields[0].isdigit():
-                events.setdefault(host, []).append((int(fields[0]) / 1e9, fields[1], fields[2]))
-    return events
-
-
-def gap_phases(window: tuple[float, float], events: list[tuple[float, str, str]]) -> dict[str, float]:
-    """The gap split at the old container's stop and the new container's start (the STT container's events)."""
-    last_old, first_new = window
-    stopped = [at for at, action, name in events if action == "stop" and name == STT_PREVIOUS and at >= last_old]
-    started = [at for at, action, name in events if action == "start" and name == STT_NAME and at <= first_new]
-    if not stopped or not started:
-        raise SystemExit("no stop/start events of %s around the gap: %s" % (STT_NAME, events))
-    stop_done, start_done = min(stopped), max(started)
-    return {
-        "gap": first_new - last_old,
-        "stop": stop_done - last_old,
-        "start": start_done - stop_done,
-        "warmup": first_new - start_done,
-        "overhead": start_done - last_old,
-    }
 
 
 # ---- the run -----------------------------------------------------------------------------------------------
@@ -327,18 +182,14 @@ def measure_fleet(runner: Runner, size: int, hosts: dict[str, str], args: argpar
             % (size, run + 1, args.runs, OLD_STT, NEW_STT),
             flush=True,
         )
-        since, began = stamp(), time.time()
-        with polling(members, deadline=COMMAND_DEADLINE) as samples:
-            runner.deploy(fleet, "-e", "bench_stt_version=%s" % NEW_STT)
-            time.sleep(0.3)
+        since = stamp()
+        upgrade = [*runner.inventories, "speechops.edge.deploy", "--limit", fleet, "-e", "bench_stt_version=" + NEW_STT]
+        _elapsed, phases = upgrade_gaps(
+            runner, fleet, members, ["ansible-playbook", *upgrade], (STT_PREVIOUS, STT_NAME), COMMAND_DEADLINE
+        )
         out["upgrade_bytes"].append(registry_bytes(since, stamp()))
-        events = engine_events(runner, fleet, began, time.time())
-        for host, host_samples in samples.items():
-            window = gap_window(host_samples, OLD_STT, NEW_STT)
-            if window is None:
-                raise SystemExit("no old-then-new answers seen on %s: %s" % (host, host_samples[:3]))
-            for phase, value in gap_phases(window, events.get(host, [])).items():
-                out[phase].append(value)
+        for phase, values in phases.items():
+            out[phase].extend(values)
         # Back to the old version for the next run (not measured; both images are on the hosts now).
         runner.deploy(fleet)
     calls, counts, examples = api_calls(runner, fleet, tmp / ("count_%d.json" % size))

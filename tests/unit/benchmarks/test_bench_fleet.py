@@ -8,6 +8,7 @@ No lab and no timing here: these functions turn recorded samples and events into
 from __future__ import annotations
 
 import bench_fleet  # on sys.path by conftest.py
+import benchlib
 import pytest
 
 OLD, NEW = bench_fleet.OLD_STT, bench_fleet.NEW_STT
@@ -16,7 +17,7 @@ PREVIOUS, NAME = bench_fleet.STT_PREVIOUS, bench_fleet.STT_NAME
 
 def test_gap_window_is_last_old_to_first_new() -> None:
     samples = [(10.0, OLD), (10.05, OLD), (10.1, None), (12.9, None), (13.0, NEW), (13.05, NEW)]
-    assert bench_fleet.gap_window(samples, OLD, NEW) == (10.05, 13.0)
+    assert benchlib.gap_window(samples, OLD, NEW) == (10.05, 13.0)
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def test_gap_window_is_last_old_to_first_new() -> None:
     ],
 )
 def test_gap_window_without_old_then_new(samples: list[tuple[float, str | None]]) -> None:
-    assert bench_fleet.gap_window(samples, OLD, NEW) is None
+    assert benchlib.gap_window(samples, OLD, NEW) is None
 
 
 def test_gap_phases_split_at_stop_and_start() -> None:
@@ -38,13 +39,13 @@ def test_gap_phases_split_at_stop_and_start() -> None:
         (10.8, "start", NAME),
         (20.0, "start", NAME),  # after the first good answer (the next run's): ignored
     ]
-    phases = bench_fleet.gap_phases((10.0, 13.0), events)
+    phases = benchlib.gap_phases((10.0, 13.0), events, PREVIOUS, NAME)
     assert phases == pytest.approx({"gap": 3.0, "stop": 0.3, "start": 0.5, "warmup": 2.2, "overhead": 0.8})
 
 
 def test_gap_phases_without_events_stops_the_benchmark() -> None:
     with pytest.raises(SystemExit, match="no stop/start events"):
-        bench_fleet.gap_phases((10.0, 13.0), [(10.3, "stop", PREVIOUS)])
+        benchlib.gap_phases((10.0, 13.0), [(10.3, "stop", PREVIOUS)], PREVIOUS, NAME)
 
 
 def test_engine_events_parses_ansible_shell_output() -> None:
@@ -60,7 +61,7 @@ def test_engine_events_parses_ansible_shell_output() -> None:
             assert "docker events --since 100 --until 201" in command
             return output
 
-    events = bench_fleet.engine_events(Shell(), "bench_3", 100.2, 200.5)  # type: ignore[arg-type]
+    events = benchlib.engine_events(Shell(), "bench_3", 100.2, 200.5)  # type: ignore[arg-type]
     assert [action for _at, action, _name in events["edge1"]] == ["stop", "start"]
     assert events["edge1"][0][0] == pytest.approx(1795680153.939, abs=1e-6)
     assert events["edge2"] == [(1795680153.0, "start", NAME)]
