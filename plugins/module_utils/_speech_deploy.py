@@ -848,7 +848,7 @@ class Deployer:
         try:
             if existing:
                 step = "renaming the old container to %s" % replacement.kept_name
-                self.client.rename(existing.id, replacement.kept_name)
+                self._rename_old(existing, replacement.kept_name, item.stop_timeout)
                 replacement.renamed = True
                 step = "creating the container"
             arguments = item.create_arguments(self.client, image_id, slot)
@@ -865,6 +865,26 @@ class Deployer:
             self._roll_back(replacement)
             return None
         return replacement.new_id
+
+    def _rename_old(self, existing: Existing, kept_name: str, stop_timeout: int) -> None:
+        """Rename the old container; a crash-looping one is stopped first (it serves nothing).
+
+        Docker counts a restarting container as running while its network sandbox comes and goes, so its rename
+        can fail with 'sandbox ... not found' (moby daemon/rename.go updates the sandbox of running containers).
+        The container may also start crash-looping between the listing and the rename: then it is stopped and
+        renamed once more. A stopped container has no sandbox to update.
+        """
+        if existing.state == "restarting":
+            self.client.stop(existing.id, timeout=stop_timeout)
+            self.client.rename(existing.id, kept_name)
+            return
+        try:
+            self.client.rename(existing.id, kept_name)
+        except Exception as exc:
+            if "sandbox" not in str(exc):
+                raise
+            self.client.stop(existing.id, timeout=stop_timeout)
+            self.client.rename(existing.id, kept_name)
 
     def _roll_back(self, replacement: Replacement) -> None:
         """Remove the new container, give the old one its name back and start it (when it served). Never raises.

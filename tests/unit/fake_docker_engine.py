@@ -401,6 +401,10 @@ class FakeEngine:
     def rename(self, container_id: str, name: str) -> None:
         later = self._enter("rename", container_id, name)
         container = self._get(container_id)
+        if container.status == "restarting":
+            # moby daemon/rename.go: Docker counts a restarting container as running and updates its network
+            # sandbox, which a crash-looping container has just lost.
+            raise docker_errors.NotFound("sandbox %064x not found" % 0)
         if any(other.name == name and other is not container for other in self.by_id.values()):
             raise docker_errors.APIError('Conflict. The container name "/%s" is already in use' % name)
         container.name = name
@@ -433,7 +437,7 @@ class FakeEngine:
     def stop(self, container_id: str, timeout: int = 10) -> None:
         later = self._enter("stop", container_id)
         container = self._get(container_id)
-        if container.running:
+        if container.status in ("running", "restarting"):
             container.status, container.exit_code, container.stopped_by_hand = "exited", 0, True
         self._leave("stop", later)
 

@@ -161,6 +161,31 @@ def test_timeout_after_the_old_container_stopped_anyway(old_serving: FakeEngine)
     assert_restored(converge(old_serving, desired(stt(NEW))), old_serving)
 
 
+def test_a_crash_looping_old_container_is_stopped_then_replaced(old_serving: FakeEngine) -> None:
+    """Docker refuses to rename a restarting container ('sandbox ... not found'): it serves nothing, so it stops."""
+    old_serving.by_name("stt").status = "restarting"
+    result = converge(old_serving, desired(stt(NEW)))
+    assert result["failures"] == [] and actions(result) == [("stt", "replaced")]
+    assert old_serving.states() == SERVING_ONLY_STT and serving(old_serving, NEW)
+
+
+def test_an_old_container_that_starts_crash_looping_before_the_rename_is_replaced(old_serving: FakeEngine) -> None:
+    """Listed running, restarting by the time of the rename (the CI failure of stop 20): stopped, renamed again."""
+
+    crashed: list[str] = []
+
+    def crash(container_id: str, name: str) -> bool:
+        if not crashed:  # the first rename finds it crash-looping; the engine's own answer is the error
+            crashed.append(container_id)
+            old_serving.by_id[container_id].status = "restarting"
+        return False
+
+    old_serving.fail("rename", docker_errors.APIError("unused"), when=crash)
+    result = converge(old_serving, desired(stt(NEW)))
+    assert result["failures"] == [] and actions(result) == [("stt", "replaced")]
+    assert old_serving.states() == SERVING_ONLY_STT and serving(old_serving, NEW)
+
+
 def test_create_refused_leaves_the_old_container_serving(old_serving: FakeEngine) -> None:
     old_serving.fail("create_container", docker_errors.APIError("no space left on device"))
     result = converge(old_serving, desired(stt(NEW)))
