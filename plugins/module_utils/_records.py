@@ -1,0 +1,125 @@
+# Copyright: (c) 2026, speechops.edge contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The container records of an edge host: one human-readable file per speech container, in one directory.
+
+speech_records owns them: it writes what is missing or differs and removes what the caller names, in one call
+(a copy task per record and a find and a file task around them cost a module start each).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
+
+RECORDS_DIR = "/etc/speechops"
+# The line every record carries (roles/speech/templates/record.yml.j2): files without it are never touched.
+MARKER = "# speechops.edge speech container record"
+RECORD_MODE = 0o640
+DIRECTORY_MODE = 0o750
+# A record's file name is its container's name: Docker's container name syntax, nothing that leaves the directory.
+NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+ARGUMENT_SPEC: dict[str, Any] = dict(
+    path=dict(type="path", default=RECORDS_DIR),
+    records=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(name=dict(type="str", required=True), content=dict(type="str", required=True)),
+    ),
+    remove=dict(type="list", elements="str", default=[]),
+    prune=dict(type="bool", default=False),
+)
+
+
+def _is_record(text: str | None) -> bool:
+    return text is not None and MARKER in text
+
+
+def _owned_right(path: str) -> bool:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (stat.st_mode & 0o7777, stat.st_uid, stat.st_gid) == (RECORD_MODE, 0, 0)
+
+
+def plan_records(directory: str, records: list[dict[str, str]], remove: list[str], prune: bool) -> dict[str, Any]:
+    """What to write (name -> (before, after)) and which files to remove, read-only."""
+    problems = [
+        "records[%d].name: %r is not a container name (letters, digits, '_', '.', '-'; no '/'): use the "
+        "container's name" % (index, record["name"])
+        for index, record in enumerate(records)
+        if not NAME.match(record["name"])
+    ]
+    problems += [
+        "remove: %r is not a container name: use the name of the container whose record goes" % name
+        for name in remove
+        if not NAME.match(name)
+    ]
+    if problems:
+        return {"problems": problems}
+    directory_missing = not os.path.isdir(directory)
+    write: dict[str, tuple[str | None, str]] = {}
+    for record in records:
+        path = os.path.join(directory, record["name"] + ".yml")
+        before = None if directory_missing else read_text(path)
+        if before != record["content"] or not _owned_right(path):
+            write[record["name"]] = (before, record["content"])
+    wanted = {record["name"] for record in records}
+    candidates: set[str] = set(remove)
+    if prune and not directory_missing:
+        candidates |= {name[: -len(".yml")] for name in os.listdir(directory) if name.endswith(".yml")}
+    removals = {}
+    for name in sorted(candidates - wanted):
+        text = None if directory_missing else read_text(os.path.join(directory, name + ".yml"))
+        if _is_record(text):
+            removals[name] = text
+    return {"directory_missing": directory_missing, "write": write, "remove": removals}
+
+
+def run_speech_records(module: Any) -> None:
+    params = module.params
+    directory = params["path"]
+    try:
+        plan = plan_records(directory, params["records"], params["remove"], params["prune"])
+    except OSError as exc:
+        module.fail_json(msg="cannot read the records in %s: %s (nothing was changed)" % (directory, exc))
+    if "problems" in plan:
+        module.fail_json(msg="invalid records (nothing was changed): " + "; ".join(plan["problems"]))
+    written = sorted(plan["write"])
+    removed = sorted(plan["remove"])
+    if not module.check_mode:
+        try:
+            if plan["directory_missing"]:
+                os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
+                os.chmod(directory, DIRECTORY_MODE)
+            for name in written:
+                write_private_file(os.path.join(directory, name + ".yml"), plan["write"][name][1], RECORD_MODE)
+            for name in removed:
+                os.unlink(os.path.join(directory, name + ".yml"))
+        except OSError as exc:
+            module.fail_json(msg="writing the records in %s failed: %s" % (directory, exc))
+    result: dict[str, Any] = dict(
+        changed=bool(written or removed),
+        written=[os.path.join(directory, name + ".yml") for name in written],
+        removed=[os.path.join(directory, name + ".yml") for name in removed],
+        path=directory,
+    )
+    if module._diff:
+        result["diff"] = [
+            dict(
+                before=plan["write"][name][0] or "",
+                after=plan["write"][name][1],
+                before_header=os.path.join(directory, name + ".yml"),
+                after_header=os.path.join(directory, name + ".yml"),
+            )
+            for name in written
+        ] + [
+            dict(before=plan["remove"][name], after="", before_header=os.path.join(directory, name + ".yml"))
+            for name in removed
+        ]
+    module.exit_json(**result)
