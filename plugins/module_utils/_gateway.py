@@ -45,6 +45,22 @@ SLOT_OFFSETS = (10000, 20000)
 SLOT_NAMES = ("slot1", "slot2")
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 MANAGED_MARK = "# Managed by speechops.edge (speech_gateway)"
+
+
+def gateway_files() -> list[str]:
+    """The files of this collection's gateway on the host: its keys and certificate, and the HAProxy configuration
+    and defaults only when this collection wrote them (a hand-made haproxy.cfg is never the gateway's)."""
+    present = [path for path in (KEYS_PATH, CERTIFICATE_PATH) if os.path.exists(path)]
+    for path in (CONFIG_PATH, DEFAULTS_PATH):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if handle.read(len(MANAGED_MARK)) == MANAGED_MARK:
+                    present.append(path)
+        except OSError:
+            pass
+    return present
+
+
 # What Azure answers a request without a valid key (its JSON error shape), and how the client should authenticate.
 UNAUTHORIZED_BODY = (
     '{"error":{"code":"401","message":"Access denied due to missing or invalid subscription key: send the header '

@@ -8,13 +8,11 @@ import hashlib
 import os
 from typing import Any
 
-from ansible_collections.speechops.edge.plugins.module_utils._files import read_text
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     CERTIFICATE_PATH,
     CONFIG_PATH,
     DEFAULTS_PATH,
     KEYS_PATH,
-    MANAGED_MARK,
     AccessKey,
     GatewayError,
     GatewayFiles,
@@ -25,6 +23,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     certificate_bundle,
     certificate_facts,
     certificate_problems,
+    gateway_files,
     haproxy_installed,
     keys_problems,
     render_config,
@@ -207,11 +206,7 @@ def _update(
 
 def _absent(module: Any, result: dict[str, Any]) -> None:
     """Stop the gateway and remove its files (only a configuration this collection wrote)."""
-    config = read_text(CONFIG_PATH)
-    ours = config is not None and config.startswith(MANAGED_MARK)
-    defaults = read_text(DEFAULTS_PATH)
-    present = [path for path in (KEYS_PATH, CERTIFICATE_PATH) if os.path.exists(path)] + ([CONFIG_PATH] if ours else [])
-    present += [DEFAULTS_PATH] if defaults is not None and defaults.startswith(MANAGED_MARK) else []
+    present = gateway_files()
     result.update(changed=bool(present), files=present, action="remove" if present else "none")
     if present and not module.check_mode:
         HaproxyService(run_process).stop()

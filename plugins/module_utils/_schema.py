@@ -189,6 +189,7 @@ MODULE_OPTIONS: tuple[Option, ...] = (
     Option("license_root", "path", "an absolute host directory", default="/var/lib/speechops/license"),
     Option("prune", "bool", "true or false", default=False),
     Option("pull", "str", "when to pull", default="missing", choices=("missing", "always")),
+    Option("images_only", "bool", "true or false", default=False),
     Option("probe", "bool", "true or false", default=True),
     Option("gateway", "bool", "true or false", default=False),
     Option("drain_timeout", "int", "a whole number of seconds", default=600),

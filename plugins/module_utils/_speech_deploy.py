@@ -73,7 +73,12 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewayError, GatewaySwitch, gateway_ports
+from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
+    GatewayError,
+    GatewaySwitch,
+    gateway_files,
+    gateway_ports,
+)
 from ansible_collections.speechops.edge.plugins.module_utils._host_facts import read_host_facts
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
@@ -958,6 +963,28 @@ class Deployer:
         return notes
 
     # ---- the run -----------------------------------------------------------------------------
+    def pull_images(self, state: HostState, pull_always: bool) -> dict[str, Any]:
+        """Only the images the containers need (images_only): no container, directory or license changes.
+
+        The deploy playbook runs this on every host of a rollout at once, before the first batch, so a batch only
+        swaps containers and a failed pull stops the rollout before any container changed.
+        """
+        plans = make_plans(self.desired, state, prune=False, pull_always=pull_always)
+        pulls = sorted({plan.desired.image for plan in plans if plan.pull and plan.desired})
+        if pulls and not self.check_mode:
+            self.connected()
+            for image in pulls:
+                state.image_ids[image] = self.pull(image)
+        return {
+            "changed": bool(pulls),
+            "pulled": pulls,
+            "directories": [],
+            "licenses": [],
+            "containers": [],
+            "recovered": [],
+            "failures": [],
+        }
+
     def run(self, state: HostState, prune: bool, pull_always: bool) -> dict[str, Any]:
         recovered = self.recover(state)
         plans = make_plans(self.desired, state, prune, pull_always)
@@ -1363,6 +1390,7 @@ def deploy(
     probe_running: bool,
     connect: Callable[[], Any] | None = None,
     state: HostState | None = None,
+    images_only: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """The whole host in one call. Raises DeployError for problems found before any change.
@@ -1385,6 +1413,8 @@ def deploy(
         else Deployer(client, desired, check_mode, **options)
     )
     try:
+        if images_only:
+            return deployer.pull_images(state, pull_always)
         result = deployer.run(state, prune, pull_always)
     except (_docker_api.DockerException, OSError) as exc:
         # Reads, directories and pulls raise here; the changes to containers report their failures instead.
@@ -1442,6 +1472,7 @@ def run_speech_containers(module: Any) -> None:
             state=state,
             prune=params["prune"],
             pull_always=params["pull"] == "always",
+            images_only=params["images_only"],
             check_mode=module.check_mode,
             probe_running=params["probe"],
             connect=connect if reader is not None else None,
@@ -1464,6 +1495,8 @@ def run_speech_containers(module: Any) -> None:
         directories=result["directories"],
         licenses=result["licenses"],
         recovered=result["recovered"],
+        # Whether the host has this collection's gateway: the role takes it away (speech_gateway false) only then.
+        gateway_present=bool(gateway_files()),
     )
     if module._diff:
         output["diff"] = diffs

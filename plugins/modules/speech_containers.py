@@ -280,6 +280,15 @@ options:
     type: str
     choices: [missing, always]
     default: missing
+  images_only:
+    description:
+      - Only pull the images of O(containers) (by O(pull)), and change no container, directory or license. The
+        deploy playbook pulls on every host of a rollout at once this way, before the first batch, so a batch only
+        swaps containers and a failed pull stops the rollout before any container changed.
+      - RV(containers) is then empty; RV(pulled) names the images pulled (or that would be, in check mode).
+    type: bool
+    default: false
+    version_added: 0.2.0
   probe:
     description: Ask every started container for C(/ready) and C(/status) and return the answers.
     type: bool
@@ -510,6 +519,14 @@ containers:
       elements: dict
       returned: when the container was replaced because of drift
       sample: [{"setting": "cpus", "actual": 1.0, "desired": 4.0}]
+gateway_present:
+  description:
+    - Whether the host has the speech gateway's files (M(speechops.edge.speech_gateway)), whatever O(gateway) says.
+      The role C(speechops.edge.speech) takes a gateway that was turned off away only when there is one.
+  returned: always
+  type: bool
+  sample: false
+  version_added: 0.2.0
 pulled:
   description: Images pulled (or that would be pulled) before any container changed.
   returned: always

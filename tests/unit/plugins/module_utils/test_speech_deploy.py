@@ -723,3 +723,28 @@ def test_gateway_upgrade_stops_first_when_the_host_cannot_hold_both(
     assert result["failures"] == [] and entry["order"] == "stop-first"
     assert entry["order_reason"].startswith(why)
     assert "stop" in engine.mutating_calls() and bindings(engine) == {"stt": [("127.0.0.1", SLOT2)]}
+
+
+# ---- images_only: the deploy playbook's pull on every host before the batches -------------------------------
+def test_images_only_pulls_and_changes_no_container(old_serving: FakeEngine) -> None:
+    items = desired(stt(NEW))
+    predicted = converge(old_serving, items, check_mode=True, images_only=True)
+    assert (predicted["changed"], predicted["pulled"], predicted["containers"]) == (True, [items[0].image], [])
+    assert items[0].image not in old_serving.local_images
+
+    pulled = converge(old_serving, items, images_only=True)
+    assert pulled["pulled"] == [items[0].image] and items[0].image in old_serving.local_images
+    assert old_serving.mutating_calls() == ["pull", "inspect_image"]
+    assert old_serving.states() == SERVING_ONLY_STT and serving(old_serving, OLD)
+
+    again = converge(old_serving, items, images_only=True)
+    assert (again["changed"], again["pulled"]) == (False, [])
+    replaced = converge(old_serving, items)  # the batch then only swaps the container
+    assert replaced["pulled"] == [] and actions(replaced) == [("stt", "replaced")]
+
+
+def test_images_only_failed_pull_changes_nothing(old_serving: FakeEngine) -> None:
+    missing = desired(stt("9.9.9"))  # not in the registry
+    with pytest.raises(DeployError, match="manifest unknown; no running container was changed"):
+        converge(old_serving, missing, images_only=True)
+    assert old_serving.states() == SERVING_ONLY_STT and serving(old_serving, OLD)
