@@ -1404,7 +1404,8 @@ def deploy(
             state = HostState(client)
         except (_docker_api.DockerException, OSError) as exc:
             raise DeployError("cannot read the host's containers: %s" % exc) from None
-    problems = check_host_conflicts(desired, state, prune)
+    # Names and ports concern containers; images_only changes none (the plan checked them already).
+    problems = [] if images_only else check_host_conflicts(desired, state, prune)
     if problems:
         raise DeployError("invalid containers (nothing was changed): " + "; ".join(problems), problems=problems)
     deployer = (

@@ -151,6 +151,24 @@ def test_deploy_rerun_change_one_thing(fleet: Fleet) -> None:
     assert all(settled.changed(host) == 0 for host in HOSTS), settled.output[-4000:]
 
 
+def test_a_new_fleet_rolls_out_in_one_batch_a_serving_one_canary_first(fleet: Fleet) -> None:
+    """ansible-playbook prints a play's header once per batch (serial); the images are pulled on every host before it."""
+    header = "PLAY [Roll out the speech containers in batches]"
+    fleet.playbook("remove").assert_ok()
+    fresh = fleet.playbook("deploy")
+    fresh.assert_ok()
+    assert fresh.output.count(header) == 1, fresh.output[-6000:]
+    pulls = fresh.output[fresh.output.index("Pull the images of the speech containers") : fresh.output.index(header)]
+    # remove.yml keeps the images: the pull runs on every host before the batch and finds them there.
+    assert all(re.search(r"(ok|changed): \[%s\]" % host, pulls) for host in HOSTS), pulls
+
+    serving = fleet.playbook("deploy", {"speech_rollout_always": True})
+    serving.assert_ok()
+    batches = serving.output.split("PLAY [Summarise the rollout]")[0].split(header)[1:]
+    assert len(batches) == 2, serving.output[-6000:]
+    assert [sorted(set(re.findall(r"ok: \[(edge\d)\]", batch))) for batch in batches] == [["edge1"], ["edge2", "edge3"]]
+
+
 def test_removed_container_loses_its_record(fleet: Fleet) -> None:
     fleet.playbook("deploy").assert_ok()
     assert fleet.read("edge3", "/etc/speechops/stt-de-de.yml") is not None
