@@ -51,14 +51,7 @@ def gateway_files() -> list[str]:
     """The files of this collection's gateway on the host: its keys and certificate, and the HAProxy configuration
     and defaults only when this collection wrote them (a hand-made haproxy.cfg is never the gateway's)."""
     present = [path for path in (KEYS_PATH, CERTIFICATE_PATH) if os.path.exists(path)]
-    for path in (CONFIG_PATH, DEFAULTS_PATH):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                if handle.read(len(MANAGED_MARK)) == MANAGED_MARK:
-                    present.append(path)
-        except OSError:
-            pass
-    return present
+    return present + [path for path in (CONFIG_PATH, DEFAULTS_PATH) if (read_text(path) or "").startswith(MANAGED_MARK)]
 
 
 # What Azure answers a request without a valid key (its JSON error shape), and how the client should authenticate.

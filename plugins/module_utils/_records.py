@@ -9,18 +9,16 @@ speech_records owns them: it writes what is missing or differs and removes what 
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
+from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE
 
 RECORDS_DIR = "/etc/speechops"
 # The line every record carries (roles/speech/templates/record.yml.j2): files without it are never touched.
 MARKER = "# speechops.edge speech container record"
 RECORD_MODE = 0o640
 DIRECTORY_MODE = 0o750
-# A record's file name is its container's name: Docker's container name syntax, nothing that leaves the directory.
-NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
 ARGUMENT_SPEC: dict[str, Any] = dict(
     path=dict(type="path", default=RECORDS_DIR),
@@ -33,6 +31,11 @@ ARGUMENT_SPEC: dict[str, Any] = dict(
     remove=dict(type="list", elements="str", default=[]),
     prune=dict(type="bool", default=False),
 )
+
+
+def _path(directory: str, name: str) -> str:
+    """A record's file: its container's name (a container name never leaves the directory) plus .yml."""
+    return os.path.join(directory, name + ".yml")
 
 
 def _is_record(text: str | None) -> bool:
@@ -53,20 +56,20 @@ def plan_records(directory: str, records: list[dict[str, str]], remove: list[str
         "records[%d].name: %r is not a container name (letters, digits, '_', '.', '-'; no '/'): use the "
         "container's name" % (index, record["name"])
         for index, record in enumerate(records)
-        if not NAME.match(record["name"])
+        if not NAME_RE.match(record["name"])
     ]
     problems += [
         "remove: %r is not a container name: use the name of the container whose record goes" % name
         for name in remove
-        if not NAME.match(name)
+        if not NAME_RE.match(name)
     ]
     if problems:
         return {"problems": problems}
     directory_missing = not os.path.isdir(directory)
     write: dict[str, tuple[str | None, str]] = {}
     for record in records:
-        path = os.path.join(directory, record["name"] + ".yml")
-        before = None if directory_missing else read_text(path)
+        path = _path(directory, record["name"])
+        before = read_text(path)  # None when the file or its directory is missing
         if before != record["content"] or not _owned_right(path):
             write[record["name"]] = (before, record["content"])
     wanted = {record["name"] for record in records}
@@ -75,7 +78,7 @@ def plan_records(directory: str, records: list[dict[str, str]], remove: list[str
         candidates |= {name[: -len(".yml")] for name in os.listdir(directory) if name.endswith(".yml")}
     removals = {}
     for name in sorted(candidates - wanted):
-        text = None if directory_missing else read_text(os.path.join(directory, name + ".yml"))
+        text = read_text(_path(directory, name))
         if _is_record(text):
             removals[name] = text
     return {"directory_missing": directory_missing, "write": write, "remove": removals}
@@ -98,15 +101,15 @@ def run_speech_records(module: Any) -> None:
                 os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
                 os.chmod(directory, DIRECTORY_MODE)
             for name in written:
-                write_private_file(os.path.join(directory, name + ".yml"), plan["write"][name][1], RECORD_MODE)
+                write_private_file(_path(directory, name), plan["write"][name][1], RECORD_MODE)
             for name in removed:
-                os.unlink(os.path.join(directory, name + ".yml"))
+                os.unlink(_path(directory, name))
         except OSError as exc:
             module.fail_json(msg="writing the records in %s failed: %s" % (directory, exc))
     result: dict[str, Any] = dict(
         changed=bool(written or removed),
-        written=[os.path.join(directory, name + ".yml") for name in written],
-        removed=[os.path.join(directory, name + ".yml") for name in removed],
+        written=[_path(directory, name) for name in written],
+        removed=[_path(directory, name) for name in removed],
         path=directory,
     )
     if module._diff:
@@ -114,12 +117,9 @@ def run_speech_records(module: Any) -> None:
             dict(
                 before=plan["write"][name][0] or "",
                 after=plan["write"][name][1],
-                before_header=os.path.join(directory, name + ".yml"),
-                after_header=os.path.join(directory, name + ".yml"),
+                before_header=_path(directory, name),
+                after_header=_path(directory, name),
             )
             for name in written
-        ] + [
-            dict(before=plan["remove"][name], after="", before_header=os.path.join(directory, name + ".yml"))
-            for name in removed
-        ]
+        ] + [dict(before=plan["remove"][name], after="", before_header=_path(directory, name)) for name in removed]
     module.exit_json(**result)

@@ -473,6 +473,10 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prun
     return problems
 
 
+def images_to_pull(plans: list[Plan]) -> list[str]:
+    return sorted({plan.desired.image for plan in plans if plan.pull and plan.desired})
+
+
 def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, pull_always: bool) -> list[Plan]:
     managed = state.managed()
     plans: list[Plan] = []
@@ -659,6 +663,10 @@ class Deployer:
             raise DeployError(
                 "pulling %s failed: %s; no running container was changed" % (image, self.redact(str(exc)))
             ) from None
+
+    def pull_all(self, images: list[str], state: HostState) -> None:
+        for image in images:
+            state.image_ids[image] = self.pull(image)
 
     def ensure_directories(self) -> list[str]:
         """Create the writable mount sources, owned by the container's non-root user. Returns those changed."""
@@ -969,12 +977,10 @@ class Deployer:
         The deploy playbook runs this on every host of a rollout at once, before the first batch, so a batch only
         swaps containers and a failed pull stops the rollout before any container changed.
         """
-        plans = make_plans(self.desired, state, prune=False, pull_always=pull_always)
-        pulls = sorted({plan.desired.image for plan in plans if plan.pull and plan.desired})
+        pulls = images_to_pull(make_plans(self.desired, state, prune=False, pull_always=pull_always))
         if pulls and not self.check_mode:
             self.connected()
-            for image in pulls:
-                state.image_ids[image] = self.pull(image)
+            self.pull_all(pulls, state)
         return {
             "changed": bool(pulls),
             "pulled": pulls,
@@ -994,11 +1000,10 @@ class Deployer:
         if not self.check_mode and any(plan.pull or plan.action != "none" for plan in plans):
             self.connected()  # the SDK (or its failure) before the first change, directories included
         directories = self.ensure_directories()
-        pulls = sorted({plan.desired.image for plan in plans if plan.pull and plan.desired})
+        pulls = images_to_pull(plans)
         failures: list[str] = []
         if not self.check_mode:
-            for image in pulls:  # every image first: an outage leaves running containers untouched
-                state.image_ids[image] = self.pull(image)
+            self.pull_all(pulls, state)  # every image first: an outage leaves running containers untouched
             if pulls:
                 # Plan again with the pulled image IDs: with pull=always an image may not have changed at all.
                 plans = make_plans(self.desired, state, prune, pull_always=False)
