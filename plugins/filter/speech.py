@@ -42,7 +42,6 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     validate_entry,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import key_digest
-from ansible_collections.speechops.edge.plugins.module_utils._reachability import resolve_targets
 from ansible_collections.speechops.edge.plugins.module_utils._redact import REDACTED
 from ansible_collections.speechops.edge.plugins.module_utils._schema import (
     DECLARATION_KEYS,
@@ -420,6 +419,10 @@ def speech_select(plan: Any, view: str) -> list[Any]:
         return targets
     if view == "images":
         # The image references the host pulls (a site cache fills exactly these), each once, sorted.
+        # Imported here: _reachability brings the registry client, which every other view (the deploy's per-host
+        # templating in forked workers) would compile for nothing.
+        from ansible_collections.speechops.edge.plugins.module_utils._reachability import resolve_targets
+
         try:
             targets = resolve_targets([{key: entry.get(key) for key in REACHABILITY_KEYS} for entry in active])
         except CatalogError as exc:

@@ -17,9 +17,9 @@ import subprocess
 import tempfile
 from typing import Any
 
+from ansible_collections.speechops.edge.plugins.module_utils import _docker_api
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import CatalogError, split_registry
 from ansible_collections.speechops.edge.plugins.module_utils._docker_api import (
-    DockerException,
     docker_client,
     engine_error,
     require_docker_sdk,
@@ -191,11 +191,11 @@ def run_registry_login(module: Any) -> None:
             if not module.check_mode:
                 try:
                     client = docker_client(params["docker_host"], params["timeout"])
-                except (DockerException, OSError) as exc:
+                except (_docker_api.DockerException, OSError) as exc:
                     module.fail_json(msg=engine_error(exc, params["docker_host"]))
                 try:
                     client.login(username=username, password=password, registry=host, reauth=True)
-                except (DockerException, OSError) as exc:
+                except (_docker_api.DockerException, OSError) as exc:
                     module.fail_json(msg=redact_text(explain_login_error(str(exc), host, username), [password]))
                 try:
                     store_credentials(config_path, config, host, username, password)
