@@ -44,7 +44,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     ssml_voice_name,
     validate_version,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._gateway import slot_ports
+from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import slot_ports
 from ansible_collections.speechops.edge.plugins.module_utils._redact import (
     REDACTED,
     is_secret_setting,

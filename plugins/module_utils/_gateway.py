@@ -29,29 +29,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
+from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import (
+    CERTIFICATE_PATH,
+    CONFIG_PATH,
+    KEYS_PATH,
+    MANAGED_MARK,
+    SLOT_OFFSETS,
+    slot_ports,
+)
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE
 
-CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
-KEYS_PATH = "/etc/haproxy/speechops-keys.map"
-CERTIFICATE_PATH = "/etc/haproxy/speechops-gateway.pem"
-DEFAULTS_PATH = "/etc/default/haproxy"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
 MASTER_SOCKET = "/run/haproxy-master.sock"
 PID_FILE = "/run/haproxy.pid"
-# The slots of a service on loopback: the service port plus these. Two, so the new container of an upgrade can start
-# beside the one that serves.
-SLOT_OFFSETS = (10000, 20000)
 SLOT_NAMES = ("slot1", "slot2")
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
-MANAGED_MARK = "# Managed by speechops.edge (speech_gateway)"
-
-
-def gateway_files() -> list[str]:
-    """The files of this collection's gateway on the host: its keys and certificate, and the HAProxy configuration
-    and defaults only when this collection wrote them (a hand-made haproxy.cfg is never the gateway's)."""
-    present = [path for path in (KEYS_PATH, CERTIFICATE_PATH) if os.path.exists(path)]
-    return present + [path for path in (CONFIG_PATH, DEFAULTS_PATH) if (read_text(path) or "").startswith(MANAGED_MARK)]
 
 
 # What Azure answers a request without a valid key (its JSON error shape), and how the client should authenticate.
@@ -92,11 +85,6 @@ class Service:
 class AccessKey:
     label: str
     sha256: str
-
-
-def slot_ports(port: int) -> tuple[int, int]:
-    """The two loopback ports a service's container may be published on."""
-    return (port + SLOT_OFFSETS[0], port + SLOT_OFFSETS[1])
 
 
 def key_digest(key: str) -> str:
@@ -518,15 +506,6 @@ def _same_file(path: str, content: str, mode: int) -> bool:
     except FileNotFoundError:
         return False
     return (stat.st_mode & 0o7777) == mode and stat.st_uid == 0 and read_text(path) == content
-
-
-def gateway_ports(config_path: str = CONFIG_PATH) -> set[int]:
-    """The ports this collection's gateway listens on (its configuration's bind lines; none when it is not ours)."""
-    text = read_text(config_path) if os.access(config_path, os.R_OK) else None
-    if not text or not text.startswith(MANAGED_MARK):
-        return set()
-    found = re.findall(r"^\s*bind \S*:(\d+) ", text, re.MULTILINE)
-    return {int(port) for port in found}
 
 
 def haproxy_installed() -> bool:

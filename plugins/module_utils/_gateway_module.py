@@ -9,10 +9,6 @@ import os
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
-    CERTIFICATE_PATH,
-    CONFIG_PATH,
-    DEFAULTS_PATH,
-    KEYS_PATH,
     AccessKey,
     GatewayError,
     GatewayFiles,
@@ -23,7 +19,6 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     certificate_bundle,
     certificate_facts,
     certificate_problems,
-    gateway_files,
     haproxy_installed,
     keys_problems,
     render_config,
@@ -32,6 +27,13 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     restore,
     run_process,
     services_problems,
+)
+from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import (
+    CERTIFICATE_PATH,
+    CONFIG_PATH,
+    DEFAULTS_PATH,
+    KEYS_PATH,
+    gateway_files,
 )
 
 MODES = {CONFIG_PATH: 0o600, KEYS_PATH: 0o600, CERTIFICATE_PATH: 0o600, DEFAULTS_PATH: 0o644}

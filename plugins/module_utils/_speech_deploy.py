@@ -45,7 +45,7 @@ import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ansible_collections.speechops.edge.plugins.module_utils import _docker_api
 from ansible_collections.speechops.edge.plugins.module_utils._catalog import CONTAINER_GID, CONTAINER_UID, format_gib
@@ -73,13 +73,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
-from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
-    GatewayError,
-    GatewaySwitch,
-    gateway_files,
-    gateway_ports,
-)
-from ansible_collections.speechops.edge.plugins.module_utils._host_facts import read_host_facts
+from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import gateway_files, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
@@ -89,6 +83,9 @@ from ansible_collections.speechops.edge.plugins.module_utils._speech_probe impor
     kind_probe_options,
     probe,
 )
+
+if TYPE_CHECKING:
+    from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewaySwitch
 
 LOG_LINES = 20
 # Pauses between polls: short at first (a container that is already up answers within the first 0.1 s), growing
@@ -600,13 +597,13 @@ class Deployer:
         prober: Callable[..., Probe] = probe,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        gateway: GatewaySwitch | None = None,
+        gateway: GatewaySwitch | None = None,  # made on first use: see the property
         capacity: Callable[[], tuple[int, float] | None] = lambda: None,
         drain_timeout: float = 600,
     ):
         # Either an SDK client, or connect(): it makes one on first use, which only a change needs.
         self._client = client
-        self.gateway = gateway or GatewaySwitch(clock=clock, sleep=sleep)
+        self._gateway = gateway
         self._capacity = capacity  # (memory bytes, cores) of the host: whether old and new fit at once
         self.drain_timeout = drain_timeout
         self._serving_urls: dict[str, str] = {}
@@ -625,6 +622,16 @@ class Deployer:
         if self._client is None and self._connect is not None:
             self._client = self._connect()
         return self._client
+
+    @property
+    def gateway(self) -> GatewaySwitch:
+        # Imported here: only a change of a container behind the gateway switches it, and an unchanged host (every
+        # deploy's prediction) then does not compile the gateway's writer (benchmarks/bench_module_weight.py).
+        if self._gateway is None:
+            from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewaySwitch
+
+            self._gateway = GatewaySwitch(clock=self._clock, sleep=self._sleep)
+        return self._gateway
 
     def connected(self) -> None:
         """Connect now (a no-op when connected)."""
@@ -1288,6 +1295,8 @@ class Deployer:
         """Send new connections to the new slot and drain the old one (bounded), before the old container goes."""
         if replacement.slot is None or not self.gateway.serves(replacement.name):
             return  # no gateway in front yet (its first start follows the containers): nothing to switch
+        from ansible_collections.speechops.edge.plugins.module_utils._gateway import GatewayError
+
         old_slot = replacement.old_slot if replacement.start_first else None
         try:
             plan.result["switch"] = self.gateway.switch(
@@ -1434,6 +1443,9 @@ def deploy(
 
 def _capacity() -> tuple[int, float]:
     """Memory (bytes, cgroup limits included) and cores of this host, as host_check judges them."""
+    # Imported here: only a replacement asks (whether old and new fit at once), not an unchanged host.
+    from ansible_collections.speechops.edge.plugins.module_utils._host_facts import read_host_facts
+
     facts = read_host_facts()
     return facts.memory_bytes, facts.cores
 

@@ -28,12 +28,11 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     require_docker_sdk,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
-    CERTIFICATE_PATH,
     GatewayError,
     certificate_facts,
-    gateway_ports,
     server_stats,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import CERTIFICATE_PATH, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import license_facts
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import kind_probe_options, probe
 

@@ -6,23 +6,13 @@ controller must not load the Docker SDK (a managed-host dependency) nor the regi
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-PROBE = (
-    "import json, sys\n"
-    "import ansible_collections.speechops.edge.plugins.filter.speech\n"
-    "print(json.dumps(sorted(name for name in sys.modules if name.split('.')[0] in ('docker', 'requests')"
-    " or name.endswith(('._reachability', '._registry_login', '._registry_client')))))\n"
-)
+from fresh_interpreter import loaded_after_import
 
 
 def test_loading_the_filter_imports_neither_the_docker_sdk_nor_the_registry_client() -> None:
-    # A fresh interpreter: this test process may have imported the SDK for other tests.
-    environment = dict(os.environ, PYTHONPATH=os.pathsep.join(path for path in sys.path if path))
-    completed = subprocess.run(
-        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, env=environment
+    loaded = loaded_after_import(
+        "ansible_collections.speechops.edge.plugins.filter.speech",
+        ["docker", "requests"],
+        ["._reachability", "._registry_login", "._registry_client"],
     )
-    assert json.loads(completed.stdout) == []
+    assert loaded == []

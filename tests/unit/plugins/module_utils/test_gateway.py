@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.speechops.edge.plugins.module_utils import _gateway
+from ansible_collections.speechops.edge.plugins.module_utils import _gateway, _gateway_layout
 from ansible_collections.speechops.edge.plugins.module_utils._gateway import (
     AccessKey,
     GatewaySwitch,
@@ -383,9 +383,9 @@ def test_gateway_ports_are_read_from_our_configuration_only(tmp_path: Path) -> N
         hard_stop_after=900,
     )
     ours.write_text(config)
-    assert _gateway.gateway_ports(str(ours)) == {5000, 5001}
+    assert _gateway_layout.gateway_ports(str(ours)) == {5000, 5001}
     (tmp_path / "debian.cfg").write_text("global\n    daemon\nfrontend web\n    bind :80 \n")
-    assert _gateway.gateway_ports(str(tmp_path / "debian.cfg")) == set()
+    assert _gateway_layout.gateway_ports(str(tmp_path / "debian.cfg")) == set()
 
 
 def test_container_info_names_the_slot_state_and_sessions_of_each_container(gateway: Gateway) -> None:
