@@ -23,8 +23,8 @@ from pathlib import Path, PurePosixPath
 
 COLLECTION = "speechops.edge"
 
-# Single files that may ship. tests/certificates.py and tests/polling.py are helpers the unit tests import;
-# tests/config.yml tells ansible-test the modules' Python versions.
+# Single files that may ship. tests/certificates.py, tests/fresh_interpreter.py and tests/polling.py are helpers the
+# unit tests import; tests/config.yml tells ansible-test the modules' Python versions.
 ALLOWED_FILES = frozenset(
     {
         "MANIFEST.json",
@@ -38,6 +38,7 @@ ALLOWED_FILES = frozenset(
         "changelogs/changelog.yaml",
         "changelogs/config.yaml",
         "tests/certificates.py",
+        "tests/fresh_interpreter.py",
         "tests/polling.py",
         "tests/config.yml",
     }
