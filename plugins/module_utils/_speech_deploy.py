@@ -180,6 +180,12 @@ class Existing:
         spec = self.public_spec()  # the settings it was created with
         return probe_base_url(spec.get("bind_address"), int(spec.get("host_port") or 0))
 
+    def created_port(self) -> int | None:
+        """The host port it was created to publish (a gateway slot, or its host port), running or not."""
+        if self.labels.get(LABEL_SLOT, "").isdigit():
+            return int(self.labels[LABEL_SLOT])
+        return int(self.public_spec().get("host_port") or 0) or None
+
     def slot_of(self, slots: tuple[int, ...]) -> int | None:
         """The index of the gateway slot the container is published on, None when on neither."""
         for port in self.ports:
@@ -413,6 +419,15 @@ def _port_holders(state: HostState, port: int) -> list[Existing]:
     return [item for item in state.containers if any(p.get("PublicPort") == port for p in item.ports)]
 
 
+def _created_for_port(state: HostState, names: set[str], port: int) -> bool:
+    """Whether one of these containers of ours was created to publish the port, though it lists none now.
+
+    After a reboot the engine starts containers by their restart policy while the run reads the host: one listed as
+    stopped may hold its port a moment later. The process on that port is then our own container.
+    """
+    return any(item.managed and item.name in names and item.created_port() == port for item in state.containers)
+
+
 def _port_taken_by_process(bind_address: str, port: int) -> bool:
     family = socket.AF_INET6 if ":" in bind_address else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -462,7 +477,12 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prun
                     "%s.host_port: %d is published by container %s: choose a free host port"
                     % (where, port, ", ".join(holders))
                 )
-            elif not _port_holders(state, port) and port not in gateway and _port_taken_by_process(address, port):
+            elif (
+                not _port_holders(state, port)
+                and port not in gateway
+                and not _created_for_port(state, ours, port)
+                and _port_taken_by_process(address, port)
+            ):
                 problems.append(
                     "%s.host_port: %d is in use by a process on the host (%s:%d): choose a free host port"
                     % (where, port, address, port)
