@@ -45,6 +45,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._catalog import (
     validate_version,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import slot_ports
+from ansible_collections.speechops.edge.plugins.module_utils._host_reads import probe_base_url
 from ansible_collections.speechops.edge.plugins.module_utils._redact import (
     REDACTED,
     is_secret_setting,
@@ -377,13 +378,6 @@ class _ProblemList(list):
 
     def add(self, field_name: str, message: str) -> None:
         self.append("%s.%s: %s" % (self.where, field_name, message))
-
-
-def probe_base_url(bind_address: str | None, port: int) -> str:
-    """Where a container published on bind_address:port answers on its host: a wildcard bind is asked on loopback."""
-    address = str(bind_address or "0.0.0.0")
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(address, address)
-    return "http://%s:%d" % ("[%s]" % host if ":" in host else host, int(port))
 
 
 def bindings_clash(first: tuple[str | None, int], second: tuple[str | None, int]) -> bool:

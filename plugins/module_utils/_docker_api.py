@@ -7,22 +7,19 @@ hint tied to the single documented minimum version (see doc_fragments/docker_eng
 
 The SDK is imported on first use (PEP 562 module __getattr__), not when this file is imported:
 `from ... import APIError` still loads it at once, `_docker_api.APIError` only when evaluated. That
-lets speech_containers read the engine with EngineReader (standard library) and import the SDK only
-when it changes something. Measured on the lab's edge hosts (Debian 12, python3-docker 5.0.3):
+lets speech_containers read the engine with EngineReader (standard library, in _host_reads) and import
+the SDK only when it changes something. Measured on the lab's edge hosts (Debian 12, python3-docker 5.0.3):
 `import docker` + APIClient(version="auto") + two list calls 117-131 ms, the standard library
 (http.client, socket, json) 33-45 ms; an unchanged host is the path every deploy takes.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import socket
 import traceback
 from typing import Any
-from urllib.parse import quote, urlparse
 
 from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.speechops.edge.plugins.module_utils._host_reads import EngineReader, engine_reader
 
 # APIError, DockerException and NotFound are importable too (the SDK's classes, loaded on first use).
 __all__ = [
@@ -126,93 +123,6 @@ def docker_client(docker_host: str, timeout: int) -> Any:
     """
     _load_sdk()
     return globals()["docker"].APIClient(base_url=docker_host, version="auto", timeout=timeout)
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    """HTTP over the engine's unix socket (what the SDK does through requests and urllib3)."""
-
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self.socket_path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.socket_path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
-class EngineReader:
-    """Read-only engine calls with the standard library: the container list and the image list.
-
-    The same two calls (and the same answers) as the SDK's APIClient.containers(all=True) and images(),
-    without the API version negotiation: the engine answers unversioned paths with its own API version,
-    and the fields read here (Id, Names, State, Labels, ImageID, Ports, RepoTags) are the same in every
-    version the SDK minimum supports. Errors are OSError (including http.client's), as from a socket.
-    """
-
-    def __init__(self, docker_host: str, timeout: float) -> None:
-        parsed = urlparse(docker_host)
-        self.docker_host = docker_host
-        self.timeout = timeout
-        self.scheme = parsed.scheme
-        if parsed.scheme == "unix":
-            self.target = parsed.path or parsed.netloc
-        else:
-            self.target = parsed.netloc
-
-    def _connection(self) -> http.client.HTTPConnection:
-        if self.scheme == "unix":
-            return _UnixHTTPConnection(self.target, self.timeout)
-        return http.client.HTTPConnection(self.target, timeout=self.timeout)
-
-    def get(self, path: str) -> Any:
-        connection = self._connection()
-        try:
-            connection.request("GET", path, headers={"Host": "docker"})
-            response = connection.getresponse()
-            body = response.read()
-        except (http.client.HTTPException, ValueError) as exc:
-            raise OSError("GET %s: %s" % (path, exc)) from None
-        finally:
-            connection.close()
-        if response.status != 200:
-            message = body.decode("utf-8", "replace").strip()
-            try:
-                message = json.loads(message).get("message", message)
-            except (ValueError, AttributeError):
-                pass
-            raise OSError("GET %s: %d %s" % (path, response.status, message))
-        return json.loads(body.decode("utf-8"))
-
-    def containers(self, **options: Any) -> list[dict[str, Any]]:
-        """GET /containers/json; options as the SDK's: all (bool), filters ({name: value})."""
-        query = "all=%d" % (1 if options.get("all") else 0)
-        filters: dict[str, str] | None = options.get("filters")
-        if filters:
-            query += "&filters=" + quote(json.dumps({key: [value] for key, value in filters.items()}))
-        return self.get("/containers/json?" + query)
-
-    def images(self) -> list[dict[str, Any]]:
-        return self.get("/images/json")
-
-    def inspect_container(self, container_id: str) -> dict[str, Any]:
-        """GET /containers/{id}/json, as the SDK's APIClient.inspect_container (drift needs HostConfig, Env)."""
-        return self.get("/containers/%s/json" % quote(container_id, safe=""))
-
-
-def engine_reader(docker_host: str, timeout: float) -> EngineReader | None:
-    """A standard-library reader for unix:// and plain tcp:// engines; None for anything else (ssh://, TLS)."""
-    parsed = urlparse(docker_host)
-    if parsed.scheme == "unix" and (parsed.path or parsed.netloc):
-        return EngineReader(docker_host, timeout)
-    if parsed.scheme in ("tcp", "http") and parsed.netloc:
-        return EngineReader(docker_host, timeout)
-    return None
 
 
 def engine_error(exc: BaseException, docker_host: str) -> str:

@@ -11,10 +11,9 @@ benchmarks/bench_module_weight.py measures what the imported code costs.
 
 from __future__ import annotations
 
-import os
 import re
 
-from ansible_collections.speechops.edge.plugins.module_utils._files import read_text
+from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST, LocalHost
 
 CONFIG_PATH = "/etc/haproxy/haproxy.cfg"
 KEYS_PATH = "/etc/haproxy/speechops-keys.map"
@@ -24,6 +23,9 @@ DEFAULTS_PATH = "/etc/default/haproxy"
 # beside the one that serves.
 SLOT_OFFSETS = (10000, 20000)
 MANAGED_MARK = "# Managed by speechops.edge (speech_gateway)"
+# What gateway_files reads: files that are the gateway's when present, and files that are when they carry the mark.
+PRESENT_FILES = (KEYS_PATH, CERTIFICATE_PATH)
+OWN_FILES = (CONFIG_PATH, DEFAULTS_PATH)
 
 
 def slot_ports(port: int) -> tuple[int, int]:
@@ -31,16 +33,16 @@ def slot_ports(port: int) -> tuple[int, int]:
     return (port + SLOT_OFFSETS[0], port + SLOT_OFFSETS[1])
 
 
-def gateway_files() -> list[str]:
+def gateway_files(host: LocalHost = LOCAL_HOST) -> list[str]:
     """The files of this collection's gateway on the host: its keys and certificate, and the HAProxy configuration
     and defaults only when this collection wrote them (a hand-made haproxy.cfg is never the gateway's)."""
-    present = [path for path in (KEYS_PATH, CERTIFICATE_PATH) if os.path.exists(path)]
-    return present + [path for path in (CONFIG_PATH, DEFAULTS_PATH) if (read_text(path) or "").startswith(MANAGED_MARK)]
+    present = [path for path in PRESENT_FILES if host.exists(path)]
+    return present + [path for path in OWN_FILES if (host.read_text(path) or "").startswith(MANAGED_MARK)]
 
 
-def gateway_ports(config_path: str = CONFIG_PATH) -> set[int]:
+def gateway_ports(config_path: str = CONFIG_PATH, host: LocalHost = LOCAL_HOST) -> set[int]:
     """The ports this collection's gateway listens on (its configuration's bind lines; none when it is not ours)."""
-    text = read_text(config_path) if os.access(config_path, os.R_OK) else None
+    text = host.read_text(config_path)
     if not text or not text.startswith(MANAGED_MARK):
         return set()
     found = re.findall(r"^\s*bind \S*:(\d+) ", text, re.MULTILINE)

@@ -36,11 +36,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import errno
 import json
 import os
 import shutil
-import socket
 import stat
 import time
 from collections.abc import Callable
@@ -74,6 +72,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     require_docker_sdk,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import gateway_files, gateway_ports
+from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST, LocalHost
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
@@ -92,6 +91,8 @@ LOG_LINES = 20
 # to about one request per second per container for warm-ups that take minutes.
 # Docker state is read (one inspect per container) at most this often while waiting: it notices an exit.
 STATE_CHECK_INTERVAL = 1.0
+# Seconds a probe of a container (its ready path, then /status) waits for each answer.
+PROBE_TIMEOUT = 3.0
 # The module's default ready_timeout, for a restored container that no entry of this run describes any more.
 DEFAULT_READY_TIMEOUT = 600
 RESTORED_SERVING = "the previous container was restored and serves again"
@@ -101,20 +102,9 @@ LICENSE_SUFFIX = "-speechops-license"
 LICENSE_LOG_LINES = 5
 
 
-def license_present(directory: str | None) -> bool:
-    """A license is present when its directory holds at least one regular file (name and format are Microsoft's)."""
-    if not directory:
-        return False
-    try:
-        with os.scandir(directory) as entries:
-            return any(entry.is_file(follow_symlinks=False) for entry in entries)
-    except OSError:
-        return False
-
-
 def license_facts(directory: str | None) -> dict[str, Any]:
     """present or missing, and when it was downloaded (the directory's mtime, UTC ISO 8601; None when missing)."""
-    present = license_present(directory)
+    present = LOCAL_HOST.license_present(directory)
     downloaded = None
     if present and directory:
         mtime = os.stat(directory).st_mtime
@@ -309,6 +299,11 @@ CREATE_SETTINGS: dict[str, tuple[str, Callable[[Any], Any], Callable[[dict[str, 
 CREATE_NOT_COMPARED = ("name", "labels", "ports", "detach", "host_config", "environment")
 
 
+def declared_arguments(item: DesiredContainer, image_id: str, slot: int | None = None) -> dict[str, Any]:
+    """create_container's keywords for the container, host_config as its create_host_config keywords."""
+    return item.create_arguments(_HostConfigKeywords(), image_id, slot)
+
+
 def _shown_env(name: str, value: str | None, secrets: list[str]) -> str | None:
     """An environment variable's value as a drift shows it (None: not set)."""
     return None if value is None else public_setting(name, value, secrets)
@@ -332,7 +327,7 @@ def effective_drift(
     Environment: only the desired variables are judged (value and presence); the engine merges the image's own
     ENV into the container's, which cannot be told apart from an added variable without inspecting the image.
     """
-    create = item.create_arguments(_HostConfigKeywords(), image_id, slot)
+    create = declared_arguments(item, image_id, slot)
     config = details.get("Config") or {}
     host = details.get("HostConfig") or {}
     secrets = list(item.secrets)
@@ -386,8 +381,9 @@ class Plan:
 class HostState:
     """What the engine has now: two API calls for the whole host, plus an inspect per container judged for drift."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, host: LocalHost = LOCAL_HOST) -> None:
         self.client = client
+        self.host = host  # its files and ports
         self.containers = [Existing.from_list(item) for item in client.containers(all=True)]
         self.by_name = {item.name: item for item in self.containers}
         self.image_ids: dict[str, str] = {}
@@ -428,17 +424,6 @@ def _created_for_port(state: HostState, names: set[str], port: int) -> bool:
     return any(item.managed and item.name in names and item.created_port() == port for item in state.containers)
 
 
-def _port_taken_by_process(bind_address: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in bind_address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((bind_address, port))
-        except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
-
-
 def _removed_by_run(desired: list[DesiredContainer], state: HostState, prune: bool) -> set[str]:
     """Docker names of the managed containers this run removes (state=absent, prune), whose ports it frees."""
     wanted = {item.name: item for item in desired}
@@ -457,7 +442,7 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prun
     """
     problems = []
     freed = _removed_by_run(desired, state, prune)
-    gateway = gateway_ports() if any(not item.gateway for item in desired) else set()
+    gateway = gateway_ports(host=state.host) if any(not item.gateway for item in desired) else set()
     for index, item in enumerate(desired):
         where = "containers[%d] (%s)" % (index, item.name)
         existing = state.by_name.get(item.name)
@@ -481,7 +466,7 @@ def check_host_conflicts(desired: list[DesiredContainer], state: HostState, prun
                 not _port_holders(state, port)
                 and port not in gateway
                 and not _created_for_port(state, ours, port)
-                and _port_taken_by_process(address, port)
+                and state.host.port_taken(address, port)
             ):
                 problems.append(
                     "%s.host_port: %d is in use by a process on the host (%s:%d): choose a free host port"
@@ -532,7 +517,7 @@ def make_plans(desired: list[DesiredContainer], state: HostState, prune: bool, p
     return plans
 
 
-def plan_licenses(plans: list[Plan], image_ids: dict[str, str]) -> None:
+def plan_licenses(plans: list[Plan], image_ids: dict[str, str], host: LocalHost) -> None:
     """Disconnected containers: the license directory of the image each will run, and whether a download is due.
 
     A container whose license is missing is replaced (created anew) after the download, even when nothing else
@@ -545,7 +530,7 @@ def plan_licenses(plans: list[Plan], image_ids: dict[str, str]) -> None:
             continue
         image_id = image_ids.get(item.image)
         plan.license_dir = item.license_dir(image_id) if image_id else None
-        plan.license_due = not license_present(plan.license_dir)
+        plan.license_due = not host.license_present(plan.license_dir)
         if plan.license_due and plan.action in ("none", "start", "stop"):
             plan.action = "replace"
             plan.reason = "its license for the image is missing: downloaded again, then the container is recreated"
@@ -612,7 +597,7 @@ class Deployer:
         client: Any,
         desired: list[DesiredContainer],
         check_mode: bool,
-        probe_timeout: float = 3.0,
+        probe_timeout: float = PROBE_TIMEOUT,
         connect: Callable[[], Any] | None = None,
         prober: Callable[..., Probe] = probe,
         clock: Callable[[], float] = time.monotonic,
@@ -620,10 +605,12 @@ class Deployer:
         gateway: GatewaySwitch | None = None,  # made on first use: see the property
         capacity: Callable[[], tuple[int, float] | None] = lambda: None,
         drain_timeout: float = 600,
+        host: LocalHost = LOCAL_HOST,  # the host's files and ports (HostState.host)
     ):
         # Either an SDK client, or connect(): it makes one on first use, which only a change needs.
         self._client = client
         self._gateway = gateway
+        self.host = host
         self._capacity = capacity  # (memory bytes, cores) of the host: whether old and new fit at once
         self.drain_timeout = drain_timeout
         self._serving_urls: dict[str, str] = {}
@@ -699,12 +686,8 @@ class Deployer:
         """Create the writable mount sources, owned by the container's non-root user. Returns those changed."""
         changed = []
         for path, uid, gid in owned_directories(self.desired):
-            try:
-                stat = os.stat(path)
-                if (stat.st_uid, stat.st_gid) == (uid, gid):
-                    continue
-            except FileNotFoundError:
-                pass
+            if self.host.owner(path) == (uid, gid):
+                continue
             changed.append(path)
             if not self.check_mode:
                 os.makedirs(path, mode=0o750, exist_ok=True)
@@ -1021,7 +1004,7 @@ class Deployer:
     def run(self, state: HostState, prune: bool, pull_always: bool) -> dict[str, Any]:
         recovered = self.recover(state)
         plans = make_plans(self.desired, state, prune, pull_always)
-        plan_licenses(plans, state.image_ids)
+        plan_licenses(plans, state.image_ids, state.host)
         # Where each container that is left alone answers (its own port or gateway slot), for probe_unchanged.
         self._serving_urls = {plan.name: plan.existing.base_url() for plan in plans if plan.existing}
         if not self.check_mode and any(plan.pull or plan.action != "none" for plan in plans):
@@ -1036,7 +1019,7 @@ class Deployer:
                 plans = make_plans(self.desired, state, prune, pull_always=False)
                 for plan in plans:
                     plan.pull = bool(plan.desired and plan.desired.image in pulls)
-                plan_licenses(plans, state.image_ids)
+                plan_licenses(plans, state.image_ids, state.host)
             # Every license before any container changes: a failed download leaves its container serving.
             for plan in plans:
                 if plan.license_due and plan.desired:
@@ -1099,7 +1082,7 @@ class Deployer:
                 reason = "it did not finish within ready_timeout=%ds" % item.ready_timeout
             elif code != 0:
                 reason = "the download container exited with code %s" % code
-            elif not license_present(partial):
+            elif not self.host.license_present(partial):
                 reason = "the download container exited with code 0 but wrote no license file"
             if reason:
                 logs = self.logs(container_id)
@@ -1172,13 +1155,9 @@ class Deployer:
             ):
                 continue
             keep = os.path.basename(plan.license_dir)
-            try:
-                names = sorted(os.listdir(item.license_path))
-            except OSError:
-                continue
-            for entry in names:
+            for entry in self.host.listdir(item.license_path) or []:
                 path = os.path.join(item.license_path, entry)
-                if entry == keep or not LICENSE_DIR_RE.match(entry) or not _is_directory(path):
+                if entry == keep or not LICENSE_DIR_RE.match(entry) or not self.host.is_directory(path):
                     continue
                 pruned.append(path)
                 if not self.check_mode:
@@ -1408,13 +1387,6 @@ def _remove_tree(path: str) -> None:
         os.unlink(path)
 
 
-def _is_directory(path: str) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
 def deploy(
     client: Any,
     desired: list[DesiredContainer],
@@ -1443,9 +1415,9 @@ def deploy(
     if problems:
         raise DeployError("invalid containers (nothing was changed): " + "; ".join(problems), problems=problems)
     deployer = (
-        Deployer(None, desired, check_mode, connect=connect, **options)
+        Deployer(None, desired, check_mode, connect=connect, host=state.host, **options)
         if connect
-        else Deployer(client, desired, check_mode, **options)
+        else Deployer(client, desired, check_mode, host=state.host, **options)
     )
     try:
         if images_only:
@@ -1470,13 +1442,18 @@ def _capacity() -> tuple[int, float]:
     return facts.memory_bytes, facts.cores
 
 
+def desired_from_params(params: dict[str, Any]) -> list[DesiredContainer]:
+    """The module's containers with its defaults (SpecError: a problem in them)."""
+    defaults = {key: params.get(key) for key in INHERITED}
+    return build_desired(params["containers"], defaults, gateway=params["gateway"])
+
+
 def run_speech_containers(module: Any) -> None:
     """The speech_containers module: validate everything, then converge, then report."""
     params = module.params
-    defaults = {key: params.get(key) for key in INHERITED}
     secrets = [s for s in (params.get("api_key"),) if s]
     try:
-        desired = build_desired(params["containers"], defaults, gateway=params["gateway"])
+        desired = desired_from_params(params)
     except SpecError as exc:
         secrets += [str(entry.get(key)) for entry in params["containers"] for key in ("api_key", "http_proxy_creds")]
         module.fail_json(
@@ -1519,6 +1496,14 @@ def run_speech_containers(module: Any) -> None:
         )
     except DeployError as exc:
         module.fail_json(msg=str(exc), **exc.extra)
+    output = converge_output(result, bool(gateway_files()), module._diff)
+    if result["failures"]:
+        module.fail_json(msg="speech containers did not converge: %s" % " | ".join(result["failures"]), **output)
+    module.exit_json(**output)
+
+
+def converge_output(result: dict[str, Any], gateway_present: bool, diff: bool) -> dict[str, Any]:
+    """The module's result (without failures) from deploy()'s: the diff of each changed container on its own."""
     diffs = [
         dict(entry.pop("diff"), before_header=entry["name"], after_header=entry["name"])
         for entry in result["containers"]
@@ -1534,10 +1519,8 @@ def run_speech_containers(module: Any) -> None:
         licenses=result["licenses"],
         recovered=result["recovered"],
         # Whether the host has this collection's gateway: the role takes it away (speech_gateway false) only then.
-        gateway_present=bool(gateway_files()),
+        gateway_present=gateway_present,
     )
-    if module._diff:
+    if diff:
         output["diff"] = diffs
-    if result["failures"]:
-        module.fail_json(msg="speech containers did not converge: %s" % " | ".join(result["failures"]), **output)
-    module.exit_json(**output)
+    return output

@@ -118,16 +118,22 @@ def http_request(
         return exc.code, exc.read(), dict(exc.headers or {})
 
 
-def probe(base_url: str, timeout: float = 3.0, with_status: bool = True, ready_path: str = READY_PATH) -> Probe:
-    """One look at /ready (or a kind's own ready_path) and (when ready) /status. No connection is not ready."""
+def probe(
+    base_url: str, timeout: float = 3.0, with_status: bool = True, ready_path: str = READY_PATH, request: Any = None
+) -> Probe:
+    """One look at /ready (or a kind's own ready_path) and (when ready) /status. No connection is not ready.
+
+    request: http_request's stand-in (the answers of a host snapshot, _host_reads.SnapshotHost.request).
+    """
+    request = request or http_request
     try:
-        code, _body, _headers = http_request(base_url + ready_path, timeout)
+        code, _body, _headers = request(base_url + ready_path, timeout)
     except (OSError, ValueError) as exc:
         return Probe(False, None, None, None, "no answer on %s: %s" % (base_url + ready_path, _reason(exc)))
     if code != 200 or not with_status:
         return Probe(code == 200, code, None, None, status_expected=with_status)
     try:
-        code, body, _headers = http_request(base_url + STATUS_PATH, timeout)
+        code, body, _headers = request(base_url + STATUS_PATH, timeout)
         document = json.loads(body.decode("utf-8", "replace"))
         status = str(document.get("apiStatus"))
         return Probe(True, 200, status, document.get("apiStatusMessage"))

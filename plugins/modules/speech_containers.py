@@ -47,6 +47,18 @@ extends_documentation_fragment:
   - speechops.edge.attributes
   - speechops.edge.attributes.actiongroup_docker
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    details:
+      - In check mode with O(probe=true) (the deploy playbook's plan of every host), the action plugin first reads the
+        host with one command of its Python and the standard library (containers, images, an inspect of each managed
+        container, the desired ports and directories, licenses, gateway files, V(/ready) and V(/status)), and plans
+        on the controller with the module's own planner. When that shows nothing to change, that is the result, with
+        no module sent to the host. Anything else (a change, a problem, a connection that cannot take the request on
+        standard input, an interpreter still to be discovered) runs the module on the host, which reports as always.
+      - The environment values of the containers (ApiKey, proxy credentials) reach the controller only as HMAC-SHA256
+        digests under a key drawn for each read and sent on standard input.
+    support: full
   check_mode:
     details:
       - Reports exactly which containers would be created, replaced, started, stopped or removed, which images pulled

@@ -18,6 +18,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._container_spec imp
     DesiredContainer,
     build_desired,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
 from ansible_collections.speechops.edge.plugins.module_utils._speech_deploy import (
     CREATE_NOT_COMPARED,
@@ -426,7 +427,7 @@ def test_a_leftover_whose_new_container_the_engine_starts_while_the_run_reads_th
     listed_as_stopped = old_serving.by_name("stt")
     listed_as_stopped.status = "exited"  # the engine has not restarted it yet when the run lists the containers ...
     taken = {port}  # ... and has when the run tries the port: docker-proxy holds it
-    monkeypatch.setattr(_speech_deploy, "_port_taken_by_process", lambda address, number: number in taken)
+    monkeypatch.setattr(LOCAL_HOST, "port_taken", lambda address, number: number in taken)
     result = converge(old_serving, desired(stt(NEW)), check_mode=check_mode)
     assert result["failures"] == []
     [report] = result["recovered"]
@@ -439,7 +440,7 @@ def test_a_port_held_by_a_foreign_process_is_refused_before_any_change(
     engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = desired(stt(NEW))[0].host_port
-    monkeypatch.setattr(_speech_deploy, "_port_taken_by_process", lambda address, number: number == port)
+    monkeypatch.setattr(LOCAL_HOST, "port_taken", lambda address, number: number == port)
     with pytest.raises(_speech_deploy.DeployError, match="host_port: %d is in use by a process on the host" % port):
         converge(engine, desired(stt(NEW)))
     assert engine.mutating_calls() == []
