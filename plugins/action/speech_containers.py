@@ -1,11 +1,11 @@
 # Copyright: (c) 2026, speechops.edge contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Run speechops.edge.speech_containers; plan an unchanged host's prediction here, from a snapshot of the host.
+"""Run speechops.edge.speech_containers; plan its prediction here, from a snapshot of the host.
 
 A prediction (check mode with probe=true, what every deploy runs on every planned host) first asks the host for
 a snapshot with one command of the host's Python and the standard library, and plans here with the module's own
-planner (plugin_utils/_speech_snapshot.py). When that shows the host unchanged, that is the result; otherwise, and
-for every other call, the module runs on the host as usual.
+planner (plugin_utils/_speech_snapshot.py). When that answer is exactly the module's, it is the result; otherwise,
+and for every other call, the module runs on the host as usual.
 """
 
 from __future__ import annotations

@@ -6,15 +6,15 @@ The module reads its host through LocalHost and EngineReader. The speech_contain
 file's source to the host as a script instead (take_snapshot: the engine's container and image lists, an inspect of
 each managed container, the desired ports, directories, license directories and gateway files, and /ready and
 /status of each running managed container) and plans on the controller from the answers (SnapshotEngine,
-SnapshotHost). An unchanged host, the path every deploy's plan takes, then pays no module payload
-(benchmarks/bench_module_weight.py, variant reader). The planner is the same code either way
+SnapshotHost). Every deploy's plan of every host then pays no module payload (benchmarks/bench_module_weight.py,
+variant reader). The planner is the same code either way
 (_speech_deploy.deploy); a question the snapshot cannot answer raises SnapshotMiss, and the module plans instead.
 
 Secrets: a container's environment holds its ApiKey and proxy credentials. The snapshot carries environment and
 command values only as HMAC-SHA256 digests under a key the controller draws for each snapshot and sends on the
 script's standard input (never on its command line, which `ps` and -vvv show; -vvv shows the answer); the
 controller restores the values it declares itself by their digest, and any other value stays a placeholder, which
-differs from every desired value (a change: the module then plans, and reports it).
+differs from every desired value (a change; where a result would show it, the module plans and reports instead).
 """
 
 from __future__ import annotations

@@ -53,9 +53,11 @@ attributes:
       - In check mode with O(probe=true) (the deploy playbook's plan of every host), the action plugin first reads the
         host with one command of its Python and the standard library (containers, images, an inspect of each managed
         container, the desired ports and directories, licenses, gateway files, V(/ready) and V(/status)), and plans
-        on the controller with the module's own planner. When that shows nothing to change, that is the result, with
-        no module sent to the host. Anything else (a change, a problem, a connection that cannot take the request on
-        standard input, an interpreter still to be discovered) runs the module on the host, which reports as always.
+        on the controller with the module's own planner; that is the result, with no module sent to the host.
+        The module runs on the host instead, and reports as always, for a problem it reports (a port in use, a
+        foreign container), a setting changed by hand to a value the controller does not know (its drift shows the
+        value), a container that does not answer its probe, a connection that cannot take the request on standard
+        input, and an interpreter still to be discovered.
       - The environment values of the containers (ApiKey, proxy credentials) reach the controller only as HMAC-SHA256
         digests under a key drawn for each read and sent on standard input.
     support: full

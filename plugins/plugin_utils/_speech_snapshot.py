@@ -9,15 +9,17 @@ again): 1.34x `ansible -m ping` against 0.73x for a standard-library script that
 sent as a script) and runs the module's own planner here on it (_speech_deploy.deploy in check mode, with the
 snapshot standing in for the engine, the files, the ports and the probes).
 
-The answer is used only when it is the whole answer of an unchanged host: nothing would change, and every
-question the planner asked was in the snapshot. Anything else (a change, a problem, a question not in the
-snapshot) returns None, and the module plans on the host as before: what it reports is then exactly the
-module's, messages and diffs included.
+The answer is used when it is exactly the module's: every question the planner asked was in the snapshot, and no
+value the snapshot could not restore shows in it (a setting changed by hand to a value the controller does not
+know: its drift would show the placeholder where the module shows the value). Anything else (such a value, a
+problem the module reports with its message, a question not in the snapshot) returns None, and the module plans
+on the host as before.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 from typing import Any
 
@@ -37,6 +39,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout imp
     gateway_files,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._host_reads import (
+    UNKNOWN_VALUE,
     SnapshotEngine,
     SnapshotHost,
     SnapshotMiss,
@@ -117,7 +120,7 @@ def declared_values(desired: list[DesiredContainer], image_ids: dict[str, str], 
 def predict(
     params: dict[str, Any], desired: list[DesiredContainer], snapshot: dict[str, Any], key: bytes, diff: bool
 ) -> dict[str, Any] | None:
-    """The module's result for an unchanged host, planned from its snapshot; None: ask the module."""
+    """The module's result, planned from the host's snapshot; None: ask the module."""
     host = SnapshotHost(snapshot)
     image_ids = {tag: image["Id"] for image in snapshot["images"] for tag in image.get("RepoTags") or []}
     engine = SnapshotEngine(snapshot, declared_values(desired, image_ids, key))
@@ -135,9 +138,10 @@ def predict(
         gateway_present = bool(gateway_files(host))
     except (SnapshotMiss, DeployError):
         return None
-    if result["changed"] or result["failures"]:
+    if result["failures"]:
         return None
-    return converge_output(result, gateway_present, diff)
+    output = converge_output(result, gateway_present, diff)
+    return None if UNKNOWN_VALUE in json.dumps(output) else output
 
 
 def new_key() -> bytes:

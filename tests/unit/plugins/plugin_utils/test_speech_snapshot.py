@@ -157,37 +157,68 @@ def test_a_container_that_does_not_serve_is_reported_as_the_module_reports_it(ro
     assert snapshot_prediction(engine, declared(roots))[0] == expected
 
 
+def remove_licenses(engine: FakeEngine, roots: dict[str, Any]) -> None:
+    for path in Path(roots["license_root"]).rglob("*"):
+        if path.is_file():
+            path.unlink()
+
+
 @pytest.mark.parametrize(
     "change",
     [
-        pytest.param(lambda engine: engine.update("stt", Memory=2 * 1024**3), id="memory changed by docker update"),
+        pytest.param(lambda engine, roots: engine.update("stt", Memory=2 * 1024**3), id="memory by docker update"),
         pytest.param(
-            lambda engine: engine.by_name("tts").config.update(Env=["ApiKey=typed-by-hand"]), id="env by hand"
+            lambda engine, roots: engine.by_name("tts").config.update(Env=["ApiKey=typed-by-hand"]),
+            id="environment replaced by hand",
         ),
-        pytest.param(lambda engine: engine.stop(engine.by_name("stt").id), id="a container stopped"),
-        pytest.param(lambda engine: engine.remove_container(engine.by_name("tts").id, force=True), id="one removed"),
+        pytest.param(lambda engine, roots: engine.stop(engine.by_name("stt").id), id="a container stopped"),
+        pytest.param(
+            lambda engine, roots: engine.remove_container(engine.by_name("tts").id, force=True), id="one removed"
+        ),
+        pytest.param(remove_licenses, id="license missing"),
+        pytest.param(
+            lambda engine, roots: (
+                engine.remove_container(engine.by_name("stt").id, force=True)
+                or engine.remove_container(engine.by_name("tts").id, force=True)
+            ),
+            id="a fresh host",
+        ),
     ],
 )
-def test_a_host_that_would_change_is_left_to_the_module(engine: FakeEngine, roots: dict[str, Any], change: Any) -> None:
-    change(engine)
-    assert module_prediction(engine, declared(roots))["changed"] is True
+def test_a_host_that_would_change_is_predicted_exactly_as_the_module_predicts_it(
+    engine: FakeEngine, roots: dict[str, Any], change: Any
+) -> None:
+    change(engine, roots)
+    expected = module_prediction(engine, declared(roots))
+    assert expected["changed"] is True
     predicted, sent = snapshot_prediction(engine, declared(roots))
-    assert predicted is None
+    assert predicted == expected
     assert "typed-by-hand" not in sent and API_KEY not in sent
 
 
-def test_a_changed_declaration_is_left_to_the_module(engine: FakeEngine, roots: dict[str, Any]) -> None:
+def test_a_changed_declaration_is_predicted_exactly_as_the_module_predicts_it(
+    engine: FakeEngine, roots: dict[str, Any]
+) -> None:
     changed = declared(roots, stt={"http_proxy_creds": "proxyuser:another-canary"})
-    assert module_prediction(engine, changed)["changed"] is True
-    assert snapshot_prediction(engine, changed)[0] is None
+    expected = module_prediction(engine, changed)
+    assert [entry["action"] for entry in expected["containers"]] == ["replaced", "unchanged"]
+    assert snapshot_prediction(engine, changed)[0] == expected
 
 
-def test_a_missing_license_is_left_to_the_module(engine: FakeEngine, roots: dict[str, Any]) -> None:
-    for directory in Path(roots["license_root"]).rglob("*"):
-        if directory.is_file():
-            directory.unlink()
-    assert module_prediction(engine, declared(roots))["changed"] is True
-    assert snapshot_prediction(engine, declared(roots))[0] is None
+def test_a_value_set_by_hand_that_the_result_would_show_is_left_to_the_module(
+    engine: FakeEngine, roots: dict[str, Any]
+) -> None:
+    """Eula is no secret: the module's drift shows the value found, which the snapshot only has as a digest."""
+    container = engine.by_name("stt")
+    container.config["Env"] = [
+        "Eula=typed-by-hand" if entry.startswith("Eula=") else entry for entry in container.config["Env"]
+    ]
+    [stt, _tts] = module_prediction(engine, declared(roots))["containers"]
+    assert stt["drift"] == [
+        {"setting": "environment", "actual": {"Eula": "typed-by-hand"}, "desired": {"Eula": "accept"}}
+    ]
+    predicted, sent = snapshot_prediction(engine, declared(roots))
+    assert predicted is None and "typed-by-hand" not in sent
 
 
 def test_a_problem_on_the_host_is_left_to_the_module(engine: FakeEngine, roots: dict[str, Any]) -> None:
