@@ -17,7 +17,7 @@ from __future__ import annotations
 import grp
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,6 +41,14 @@ CONTROLLER_IDENTITY_ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
     controller=dict(type="str"),
 )
 READ_CHUNK = 8192
+# What an entry says of the operation: speech_audit's options, and speech_lock's audit (the entry of the run a
+# release ends).
+AUDIT_ENTRY_ARGUMENT_SPEC: dict[str, dict[str, Any]] = dict(
+    result=dict(type="str", choices=list(RESULTS), default="ok"),
+    detail=dict(type="str", default=""),
+    containers=dict(type="list", elements="dict", default=[]),
+    redact=dict(type="list", elements="str", default=[], no_log=True),
+)
 
 
 def utc_now() -> datetime:
@@ -97,6 +105,21 @@ def build_entry(
     }
     entry.update(extra or {})
     return redact_value(entry, secrets)
+
+
+def operation_entry(operation: str, identity: Mapping[str, Any], described: Mapping[str, Any]) -> dict[str, Any]:
+    """The entry of an operation: who from the controller identity options (run_id, controller_user, controller),
+    what from the options of AUDIT_ENTRY_ARGUMENT_SPEC (speech_audit's, or speech_lock's audit)."""
+    return build_entry(
+        operation=operation,
+        run_id=identity["run_id"],
+        user=identity["controller_user"],
+        controller=identity["controller"],
+        result=described["result"],
+        message=described["detail"] or "",
+        containers=described["containers"],
+        secrets=described["redact"] or [],
+    )
 
 
 def _audit_gid() -> int:
@@ -176,16 +199,7 @@ def run_speech_audit(module: Any) -> None:
                     % required
                 )
         try:
-            entry = build_entry(
-                operation=params["operation"],
-                run_id=params["run_id"],
-                user=params["controller_user"],
-                controller=params["controller"],
-                result=params["result"],
-                message=params["detail"] or "",
-                containers=params["containers"],
-                secrets=params["redact"] or [],
-            )
+            entry = operation_entry(params["operation"], params, params)
         except ValueError as exc:
             module.fail_json(msg=str(exc))
         result.update(changed=True, entry=entry)

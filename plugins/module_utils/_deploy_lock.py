@@ -25,6 +25,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._audit_log import (
     append_entry,
     build_entry,
     iso_utc,
+    operation_entry,
     utc_now,
 )
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
@@ -245,7 +246,20 @@ def run_speech_lock(module: Any) -> None:
     result: dict[str, Any] = {"changed": False, "path": path}
     if not params["run_id"]:
         module.fail_json(msg="run_id: missing; it names the run the lock belongs to (the action plugin sets it)")
+    audit_error = ""
+    if params["audit"] and params["state"] == "present":
+        module.fail_json(msg="audit: given with state=present; the entry of a run goes with its release (state=absent)")
     if params["state"] == "absent":
+        if params["audit"]:
+            for required in ("controller_user", "controller"):
+                if not params[required]:
+                    module.fail_json(
+                        msg="%s: missing; it names who wrote the audit entry (the action plugin sets it)" % required
+                    )
+            # The run's closing audit entry, in the call that ends the run: one module start less per host, and a
+            # log that cannot be written still lets the lock go (the failure is reported after the release).
+            entry, audit_error = record_run(params, module.check_mode)
+            result["entry"] = entry
         try:
             outcome = release_lock(path, params["run_id"], check_mode=module.check_mode)
         except OSError as exc:
@@ -304,7 +318,7 @@ def run_speech_lock(module: Any) -> None:
                 % (outcome.previous.describe(utc_now()), params["audit_log"])
             )
     result.update(
-        changed=outcome.changed,
+        changed=outcome.changed or "entry" in result,
         action=outcome.action,
         holder=holder_result(outcome.holder, utc_now()),
     )
@@ -316,4 +330,25 @@ def run_speech_lock(module: Any) -> None:
             "before": {"holder": before.name if before else None},
             "after": {"holder": outcome.holder.name if outcome.holder else None},
         }
+        if "entry" in result:
+            line = json.dumps(result["entry"], sort_keys=True, separators=(",", ":")) + "\n"
+            result["diff"] = [result["diff"], {"before": "", "after": line, "after_header": params["audit_log"]}]
+    if audit_error:
+        module.fail_json(msg=audit_error, **result)
     module.exit_json(**result)
+
+
+def record_run(params: dict[str, Any], check_mode: bool) -> tuple[dict[str, Any], str]:
+    """The audit entry of the run this release ends (O(audit)), appended unless check_mode; and why it could
+    not be (empty when it was)."""
+    entry = operation_entry(params["operation"], params, params["audit"])
+    if check_mode:
+        return entry, ""
+    try:
+        append_entry(params["audit_log"], entry)
+    except OSError as exc:
+        return entry, "audit log %s: %s (writing it needs root on the edge host); the deploy lock was released" % (
+            params["audit_log"],
+            exc,
+        )
+    return entry, ""

@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The container records of an edge host: one human-readable file per speech container, in one directory.
 
-speech_records owns them: it writes what is missing or differs and removes what the caller names, in one call
-(a copy task per record and a find and a file task around them cost a module start each).
+This file owns them: it writes what is missing or differs and removes what the caller names, in one call (a copy
+task per record and a find and a file task around them cost a module start each). speech_records calls it, and
+speech_containers with its keep_records option, right after the converge it describes (one module start less per host).
 """
 
 from __future__ import annotations
@@ -12,25 +13,15 @@ import os
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
-from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE
+from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE, RECORDS_ARGUMENT_SPEC
 
-RECORDS_DIR = "/etc/speechops"
 # The line every record carries (roles/speech/templates/record.yml.j2): files without it are never touched.
 MARKER = "# speechops.edge speech container record"
 RECORD_MODE = 0o640
 DIRECTORY_MODE = 0o750
 
-ARGUMENT_SPEC: dict[str, Any] = dict(
-    path=dict(type="path", default=RECORDS_DIR),
-    records=dict(
-        type="list",
-        elements="dict",
-        default=[],
-        options=dict(name=dict(type="str", required=True), content=dict(type="str", required=True)),
-    ),
-    remove=dict(type="list", elements="str", default=[]),
-    prune=dict(type="bool", default=False),
-)
+# The options of speech_records, which are also speech_containers' keep_records (the converge writes them).
+ARGUMENT_SPEC: dict[str, Any] = RECORDS_ARGUMENT_SPEC
 
 
 def _path(directory: str, name: str) -> str:
@@ -84,6 +75,40 @@ def plan_records(directory: str, records: list[dict[str, str]], remove: list[str
     return {"directory_missing": directory_missing, "write": write, "remove": removals}
 
 
+def write_records(directory: str, plan: dict[str, Any]) -> None:
+    """Make what plan_records planned (OSError: a write or removal failed)."""
+    if plan["directory_missing"]:
+        os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
+        os.chmod(directory, DIRECTORY_MODE)
+    for name in sorted(plan["write"]):
+        write_private_file(_path(directory, name), plan["write"][name][1], RECORD_MODE)
+    for name in sorted(plan["remove"]):
+        os.unlink(_path(directory, name))
+
+
+def records_output(directory: str, plan: dict[str, Any], diff: bool) -> dict[str, Any]:
+    """What a plan writes and removes (whole paths), with the diff of each file when asked."""
+    written = sorted(plan["write"])
+    removed = sorted(plan["remove"])
+    output: dict[str, Any] = dict(
+        changed=bool(written or removed),
+        written=[_path(directory, name) for name in written],
+        removed=[_path(directory, name) for name in removed],
+        path=directory,
+    )
+    if diff:
+        output["diff"] = [
+            dict(
+                before=plan["write"][name][0] or "",
+                after=plan["write"][name][1],
+                before_header=_path(directory, name),
+                after_header=_path(directory, name),
+            )
+            for name in written
+        ] + [dict(before=plan["remove"][name], after="", before_header=_path(directory, name)) for name in removed]
+    return output
+
+
 def run_speech_records(module: Any) -> None:
     params = module.params
     directory = params["path"]
@@ -93,33 +118,9 @@ def run_speech_records(module: Any) -> None:
         module.fail_json(msg="cannot read the records in %s: %s (nothing was changed)" % (directory, exc))
     if "problems" in plan:
         module.fail_json(msg="invalid records (nothing was changed): " + "; ".join(plan["problems"]))
-    written = sorted(plan["write"])
-    removed = sorted(plan["remove"])
     if not module.check_mode:
         try:
-            if plan["directory_missing"]:
-                os.makedirs(directory, mode=DIRECTORY_MODE, exist_ok=True)
-                os.chmod(directory, DIRECTORY_MODE)
-            for name in written:
-                write_private_file(_path(directory, name), plan["write"][name][1], RECORD_MODE)
-            for name in removed:
-                os.unlink(_path(directory, name))
+            write_records(directory, plan)
         except OSError as exc:
             module.fail_json(msg="writing the records in %s failed: %s" % (directory, exc))
-    result: dict[str, Any] = dict(
-        changed=bool(written or removed),
-        written=[_path(directory, name) for name in written],
-        removed=[_path(directory, name) for name in removed],
-        path=directory,
-    )
-    if module._diff:
-        result["diff"] = [
-            dict(
-                before=plan["write"][name][0] or "",
-                after=plan["write"][name][1],
-                before_header=_path(directory, name),
-                after_header=_path(directory, name),
-            )
-            for name in written
-        ] + [dict(before=plan["remove"][name], after="", before_header=_path(directory, name)) for name in removed]
-    module.exit_json(**result)
+    module.exit_json(**records_output(directory, plan, module._diff))

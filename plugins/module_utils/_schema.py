@@ -195,6 +195,20 @@ MODULE_OPTIONS: tuple[Option, ...] = (
     Option("drain_timeout", "int", "a whole number of seconds", default=600),
 )
 
+# The container records (speech_records' options; speech_containers' keep_records writes them after a converge).
+RECORDS_DIR = "/etc/speechops"
+RECORDS_ARGUMENT_SPEC: dict[str, Any] = dict(
+    path=dict(type="path", default=RECORDS_DIR),
+    records=dict(
+        type="list",
+        elements="dict",
+        default=[],
+        options=dict(name=dict(type="str", required=True), content=dict(type="str", required=True)),
+    ),
+    remove=dict(type="list", elements="str", default=[]),
+    prune=dict(type="bool", default=False),
+)
+
 OPTIONS = {option.name: option for option in CONTAINER_OPTIONS}
 MODULE_ENTRY_KEYS = tuple(option.name for option in CONTAINER_OPTIONS if not option.plan_only)
 DECLARATION_KEYS = tuple(option.name for option in CONTAINER_OPTIONS)
@@ -254,6 +268,7 @@ def module_argument_spec(engine_spec: Mapping[str, Any]) -> dict[str, Any]:
             spec[option.name] = _argument(option, option.module_default)
     for option in MODULE_OPTIONS:
         spec[option.name] = _argument(option, option.default)
+    spec["keep_records"] = dict(type="dict", options=RECORDS_ARGUMENT_SPEC)
     spec.update(engine_spec)
     return spec
 

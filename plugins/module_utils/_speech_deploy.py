@@ -74,6 +74,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
 from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import gateway_files, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST, LocalHost
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
+from ansible_collections.speechops.edge.plugins.module_utils._records import plan_records, records_output, write_records
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
     FINAL_API_STATUSES,
@@ -1469,6 +1470,7 @@ def run_speech_containers(module: Any) -> None:
         except (_docker_api.DockerException, OSError) as exc:
             module.fail_json(msg=engine_error(exc, params["docker_host"]))
 
+    records = planned_records(module)
     reader = engine_reader(params["docker_host"], params["timeout"])
     if reader is None:  # an engine only the SDK can reach (ssh://, TLS): the SDK reads too
         client = connect()
@@ -1498,8 +1500,41 @@ def run_speech_containers(module: Any) -> None:
         module.fail_json(msg=str(exc), **exc.extra)
     output = converge_output(result, bool(gateway_files()), module._diff)
     if result["failures"]:
+        # The records stay as they were: they describe a converged host.
         module.fail_json(msg="speech containers did not converge: %s" % " | ".join(result["failures"]), **output)
+    if records is not None:
+        directory = params["keep_records"]["path"]
+        if not module.check_mode:
+            try:
+                write_records(directory, records)
+            except OSError as exc:
+                module.fail_json(
+                    msg="the containers converged, but writing their records in %s failed: %s" % (directory, exc),
+                    **output,
+                )
+        written = records_output(directory, records, module._diff)
+        records_changed, records_diff = written.pop("changed"), written.pop("diff", [])
+        output["changed"] = output["changed"] or records_changed
+        if module._diff:
+            output["diff"] += records_diff
+        output["records"] = written
     module.exit_json(**output)
+
+
+def planned_records(module: Any) -> dict[str, Any] | None:
+    """What keep_records would write and remove, read before any change (None: no keep_records, or
+    images_only). A problem in it fails the module here, before anything changed."""
+    params = module.params
+    if not params["keep_records"] or params["images_only"]:
+        return None
+    records = params["keep_records"]
+    try:
+        plan = plan_records(records["path"], records["records"], records["remove"], records["prune"])
+    except OSError as exc:
+        module.fail_json(msg="cannot read the records in %s: %s (nothing was changed)" % (records["path"], exc))
+    if "problems" in plan:
+        module.fail_json(msg="invalid records (nothing was changed): " + "; ".join(plan["problems"]))
+    return plan
 
 
 def converge_output(result: dict[str, Any], gateway_present: bool, diff: bool) -> dict[str, Any]:

@@ -141,10 +141,10 @@ path:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.speechops.edge.plugins.module_utils._audit_log import (
+    AUDIT_ENTRY_ARGUMENT_SPEC,
     AUDIT_LOG,
     CONTROLLER_IDENTITY_ARGUMENT_SPEC,
     OPERATIONS,
-    RESULTS,
     run_speech_audit,
 )
 
@@ -154,10 +154,7 @@ def main() -> None:
         argument_spec=dict(
             # A lock break is recorded by speech_lock itself, in the same call that breaks it.
             operation=dict(type="str", choices=[name for name in OPERATIONS if name != "lock_break"]),
-            result=dict(type="str", choices=list(RESULTS), default="ok"),
-            detail=dict(type="str", default=""),
-            containers=dict(type="list", elements="dict", default=[]),
-            redact=dict(type="list", elements="str", default=[], no_log=True),
+            **AUDIT_ENTRY_ARGUMENT_SPEC,
             last=dict(type="int", default=0),
             path=dict(type="path", default=AUDIT_LOG),
             **CONTROLLER_IDENTITY_ARGUMENT_SPEC,

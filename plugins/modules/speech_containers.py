@@ -322,6 +322,45 @@ options:
     description: Seconds the gateway lets sessions in progress finish on the old container of an upgrade.
     type: int
     default: 600
+  keep_records:
+    description:
+      - After a converge in which every container converged, write the container records the way
+        M(speechops.edge.speech_records) does (the same options), in the same call. The role
+        C(speechops.edge.speech) keeps its records this way, one module start less per host.
+      - Read and checked before any change (a bad name fails the module before anything changed). When a container
+        did not converge the records stay as they were; check mode predicts them (RV(records)), diff mode shows each
+        file.
+      - Ignored with O(images_only=true).
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      path:
+        description: The directory of the records (mode 0750, root).
+        type: path
+        default: /etc/speechops
+      records:
+        description: The records to have, each C(name) (the container's) and C(content) (the whole file).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description: The container's name; the file is C(NAME.yml) in O(keep_records.path).
+            type: str
+            required: true
+          content:
+            description: The file's content; it must carry the record marker line to be recognised later.
+            type: str
+            required: true
+      remove:
+        description: Names of containers whose records go (only files carrying the record marker are removed).
+        type: list
+        elements: str
+        default: []
+      prune:
+        description: Also remove every other record in O(keep_records.path) (files carrying the record marker).
+        type: bool
+        default: false
 notes:
   - Credentials for private registries come from the engine user's C(config.json); log in first with M(speechops.edge.registry_login).
   - Leave a C(NAME-speechops-previous) container alone; it is the previous container of an interrupted
@@ -541,6 +580,26 @@ gateway_present:
   type: bool
   sample: false
   version_added: 0.2.0
+records:
+  description: The records written and removed (or that would be, in check mode), as M(speechops.edge.speech_records) returns them.
+  returned: when O(keep_records) is given, without O(images_only), and every container converged
+  type: dict
+  version_added: 0.3.0
+  contains:
+    written:
+      description: Records written because they were missing or differed.
+      type: list
+      elements: str
+      sample: ["/etc/speechops/stt-en-us.yml"]
+    removed:
+      description: Records removed.
+      type: list
+      elements: str
+      sample: []
+    path:
+      description: The directory of the records.
+      type: str
+      sample: /etc/speechops
 pulled:
   description: Images pulled (or that would be pulled) before any container changed.
   returned: always

@@ -30,11 +30,13 @@ attributes:
     details: Reports whether the lock could be taken (or would be released or broken) without touching it.
     support: full
   diff_mode:
-    details: Shows the holder before and after.
+    details: Shows the holder before and after, and with O(audit) the line appended to the audit log.
     support: full
   idempotent:
-    details: Taking a lock this run already holds, or releasing a lock that is not held, changes nothing.
-    support: full
+    details:
+      - Taking a lock this run already holds, or releasing a lock that is not held, changes nothing.
+      - A release with O(audit) appends a new entry every time, by design (a log of events, as M(speechops.edge.speech_audit)).
+    support: partial
   platform:
     platforms: posix
 options:
@@ -73,9 +75,37 @@ options:
     type: path
     default: /var/lib/speechops/deploy.lock
   audit_log:
-    description: The audit log a break is recorded in (see M(speechops.edge.speech_audit)).
+    description: The audit log a break, or the run a release ends (O(audit)), is recorded in (see M(speechops.edge.speech_audit)).
     type: path
     default: /var/log/speechops/audit.jsonl
+  audit:
+    description:
+      - With O(state=absent), first append the audit entry of the run this release ends to O(audit_log) - the
+        entry M(speechops.edge.speech_audit) writes for O(operation), built and redacted the same way - then
+        release the lock. The deploy and remove playbooks end each host this way, one module start instead of two.
+      - When the entry cannot be written the lock is still released, and the module then fails saying so.
+    type: dict
+    version_added: 0.3.0
+    suboptions:
+      result:
+        description: As O(speechops.edge.speech_audit#module:result).
+        type: str
+        choices: [ok, failed]
+        default: ok
+      detail:
+        description: As O(speechops.edge.speech_audit#module:detail).
+        type: str
+        default: ""
+      containers:
+        description: As O(speechops.edge.speech_audit#module:containers).
+        type: list
+        elements: dict
+        default: []
+      redact:
+        description: As O(speechops.edge.speech_audit#module:redact).
+        type: list
+        elements: str
+        default: []
 notes:
   - Needs root on the edge host (C(/var/lib/speechops) and C(/var/log/speechops) are root's).
   - Whether a holder run is dead is only known on the controller it ran on (its process is gone, or its pid now
@@ -94,6 +124,16 @@ EXAMPLES = r"""
 - name: Release it (only a lock of this run is removed)
   speechops.edge.speech_lock:
     state: absent
+
+- name: Record the deploy in the audit log and release the lock, in one call
+  speechops.edge.speech_lock:
+    state: absent
+    operation: deploy
+    audit:
+      result: "{{ 'failed' if converge is failed else 'ok' }}"
+      detail: "{{ converge.msg | default('') }}"
+      containers: "{{ converge.containers | default([]) }}"
+      redact: ["{{ speech_api_key }}"]
 
 - name: Break the lock an interrupted run left behind (recorded in the audit log)
   speechops.edge.speech_lock:
@@ -154,6 +194,11 @@ broken:
   returned: when O(break_lock=true) broke a lock
   type: dict
   sample: {"holder": "alice@ctl-2", "pid": 4242, "run_id": "7f3a9c01d2e4", "age_seconds": 720}
+entry:
+  description: The audit entry appended (or that would be, in check mode) before the release.
+  returned: when O(audit) is given with O(state=absent)
+  type: dict
+  sample: {"time": "2026-03-02T09:26:41Z", "operation": "deploy", "result": "ok", "changes": []}
 waited:
   description: Seconds spent waiting for another run's lock.
   returned: when O(state=present)
@@ -175,6 +220,7 @@ holder_alive:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.speechops.edge.plugins.module_utils._audit_log import (
+    AUDIT_ENTRY_ARGUMENT_SPEC,
     AUDIT_LOG,
     CONTROLLER_IDENTITY_ARGUMENT_SPEC,
 )
@@ -192,6 +238,7 @@ def main() -> None:
             break_lock=dict(type="bool", default=False),
             path=dict(type="path", default=LOCK_PATH),
             audit_log=dict(type="path", default=AUDIT_LOG),
+            audit=dict(type="dict", options=AUDIT_ENTRY_ARGUMENT_SPEC),
             **CONTROLLER_IDENTITY_ARGUMENT_SPEC,
         ),
         required_if=[("state", "present", ("run_id", "controller_user", "controller", "controller_pid"))],

@@ -66,6 +66,8 @@ def plannable(params: dict[str, Any]) -> list[DesiredContainer] | None:
     the standard library reads); None: the module plans (and reports any problem in them)."""
     if params["images_only"] or not params["probe"] or engine_reader(params["docker_host"], params["timeout"]) is None:
         return None
+    if params.get("keep_records"):
+        return None  # the records' files are not in the snapshot: the module reads them
     try:
         return desired_from_params(params)
     except SpecError:

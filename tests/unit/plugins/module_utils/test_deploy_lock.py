@@ -243,6 +243,66 @@ def test_module_fails_with_holder_and_audits_a_break(tmp_path: Path) -> None:
     assert not os.path.exists(paths["path"])
 
 
+CANARY = "canary-key-5f1e0c"
+CONVERGED = [
+    {"name": "stt-en-us", "action": "created", "kind": "speech-to-text", "image": "r.example/stt:5.1.0", "env": CANARY},
+    {"name": "tts", "action": "unchanged", "kind": "neural-text-to-speech", "image": "r.example/tts:4.1.0"},
+]
+
+
+def test_a_release_with_audit_records_the_run_then_releases(tmp_path: Path) -> None:
+    """What the deploy playbook ends every host with: the entry speech_audit would write, then the release."""
+    paths = {"path": str(tmp_path / "deploy.lock"), "audit_log": str(tmp_path / "log" / "audit.jsonl")}
+    identity_args = {"run_id": "run-a", "controller_user": "alice", "controller": "ctl-9"}
+    assert not run_module(speech_lock.main, dict(LOCK_ARGS, **identity_args, **paths))[0]
+    audit = {"result": "failed", "detail": "stt-en-us: ApiKey=%s rejected" % CANARY, "containers": CONVERGED}
+    release = {"state": "absent", "operation": "deploy", "audit": dict(audit, redact=[CANARY]), **identity_args}
+
+    failed, result = run_module(speech_lock.main, dict(release, **paths), check_mode=True)
+    assert not failed and result["action"] == "released" and result["entry"]["result"] == "failed"
+    assert os.path.exists(paths["path"]) and read_last(paths["audit_log"], 5) == ([], 0)  # check mode: nothing
+
+    failed, result = run_module(speech_lock.main, dict(release, _ansible_diff=True, **paths))
+    assert not failed and result["action"] == "released" and not os.path.exists(paths["path"])
+    entries, unreadable = read_last(paths["audit_log"], 5)
+    assert unreadable == 0 and len(entries) == 1
+    entry = entries[0]
+    assert {key: entry[key] for key in ("operation", "run_id", "user", "controller", "result")} == {
+        "operation": "deploy",
+        "run_id": "run-a",
+        "user": "alice",
+        "controller": "ctl-9",
+        "result": "failed",
+    }
+    assert entry["message"] == "stt-en-us: ApiKey=******** rejected"
+    assert entry["changes"] == [
+        {"name": "stt-en-us", "action": "created", "kind": "speech-to-text", "image": "r.example/stt:5.1.0"}
+    ]
+    assert CANARY not in Path(paths["audit_log"]).read_text() and CANARY not in json.dumps(result)
+    assert [diff.get("after_header") for diff in result["diff"]] == [None, paths["audit_log"]]
+
+
+def test_a_release_whose_audit_log_cannot_be_written_still_releases(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    paths = {"path": str(tmp_path / "deploy.lock"), "audit_log": str(blocker / "audit.jsonl")}
+    identity_args = {"run_id": "run-a", "controller_user": "alice", "controller": "ctl-9"}
+    assert not run_module(speech_lock.main, dict(LOCK_ARGS, **identity_args, **paths))[0]
+    failed, result = run_module(
+        speech_lock.main, {"state": "absent", "audit": {"result": "ok"}, **identity_args, **paths}
+    )
+    assert failed and result["action"] == "released" and not os.path.exists(paths["path"])
+    assert result["msg"].startswith("audit log %s: " % paths["audit_log"])
+    assert result["msg"].endswith("the deploy lock was released")
+
+
+def test_audit_goes_only_with_a_release(tmp_path: Path) -> None:
+    paths = {"path": str(tmp_path / "deploy.lock"), "audit_log": str(tmp_path / "audit.jsonl")}
+    failed, result = run_module(speech_lock.main, dict(LOCK_ARGS, audit={"result": "ok"}, **paths))
+    assert failed and result["msg"].startswith("audit: given with state=present")
+    assert not os.path.exists(paths["path"]) and not os.path.exists(paths["audit_log"])
+
+
 def test_controller_identity_is_stable_and_judges_dead_runs() -> None:
     # The holder run is judged on the controller: this test process plays the ansible-playbook process.
     me = identity.controller_identity()
