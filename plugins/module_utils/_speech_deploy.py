@@ -42,6 +42,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,9 @@ LOG_LINES = 20
 STATE_CHECK_INTERVAL = 1.0
 # Seconds a probe of a container (its ready path, then /status) waits for each answer.
 PROBE_TIMEOUT = 3.0
+# Engine calls one run makes at once (pulls; creating containers that replace nothing): a host's engine serves them
+# concurrently, and a declaration rarely has more containers than this.
+ENGINE_WORKERS = 4
 # The module's default ready_timeout, for a restored container that no entry of this run describes any more.
 DEFAULT_READY_TIMEOUT = 600
 RESTORED_SERVING = "the previous container was restored and serves again"
@@ -680,8 +684,18 @@ class Deployer:
             ) from None
 
     def pull_all(self, images: list[str], state: HostState) -> None:
-        for image in images:
-            state.image_ids[image] = self.pull(image)
+        """Every image, at once: layers the images share are fetched once (the engine joins pulls of one layer,
+        and bounds all downloads by its max-concurrent-downloads). The first failure is raised, after the others
+        ended (nothing half-pulled is left running)."""
+
+        def pull(image: str) -> tuple[str, str]:
+            return image, self.pull(image)
+
+        if len(images) < 2:
+            state.image_ids.update(pull(image) for image in images)
+            return
+        with ThreadPoolExecutor(max_workers=min(len(images), ENGINE_WORKERS)) as pool:
+            state.image_ids.update(list(pool.map(pull, images)))
 
     def ensure_directories(self) -> list[str]:
         """Create the writable mount sources, owned by the container's non-root user. Returns those changed."""
@@ -1180,6 +1194,7 @@ class Deployer:
 
     def _apply(self, plans: list[Plan], image_ids: dict[str, str], replacements: dict[str, Replacement]) -> list[str]:
         waiting: list[Target] = []
+        new_ones: list[tuple[Plan, DesiredContainer, Replacement]] = []
         # Removals and stops first: they free the host ports that new containers may take over.
         for plan in sorted(plans, key=lambda plan: {"remove": 0, "stop": 1}.get(plan.action, 2)):
             item, existing = plan.desired, plan.existing
@@ -1194,12 +1209,11 @@ class Deployer:
                 )
                 self._choose_slot(plan, item, replacement)
                 replacements[item.name] = replacement
+                if existing is None:
+                    new_ones.append((plan, item, replacement))  # created last, at once (below)
+                    continue
                 container_id = self._replace(plan, item, image_ids[item.image], replacement)
-                new_url = item.url(None if replacement.slot is None else item.slots[replacement.slot])
-                if container_id and item.state == "started":
-                    waiting.append(Target(item.name, container_id, new_url, item.ready_timeout, item.kind))
-                elif container_id:
-                    self._finish(plan, replacement)
+                self._started(plan, item, replacement, container_id, waiting)
                 continue
             try:
                 if plan.action == "remove" and existing:
@@ -1211,6 +1225,11 @@ class Deployer:
                     waiting.append(Target(item.name, existing.id, existing.base_url(), item.ready_timeout, item.kind))
             except Exception as exc:
                 plan.result["error"] = "%s failed: %s" % (plan.action, self.error_text(exc))
+
+        # Containers with no predecessor replace nothing and free no port: the engine creates and starts them at
+        # once, so the last one starts (and warms up) about when the first does. Each rolls itself back on failure.
+        for (plan, item, replacement), container_id in self._create_new(new_ones, image_ids):
+            self._started(plan, item, replacement, container_id, waiting)
 
         outcome = self.wait_serving(waiting) if waiting else {}
         failed: list[tuple[Plan, str]] = []
@@ -1250,6 +1269,38 @@ class Deployer:
             else:
                 failures.append("%s: %s" % (plan.name, reason))
         return failures
+
+    def _create_new(
+        self, new_ones: list[tuple[Plan, DesiredContainer, Replacement]], image_ids: dict[str, str]
+    ) -> list[tuple[tuple[Plan, DesiredContainer, Replacement], str | None]]:
+        """Create and start containers that replace nothing, concurrently (the SDK's client is shared by threads,
+        as docker-compose v1 did); each with its new container's ID, or None (its failure is in its plan)."""
+
+        def create(
+            entry: tuple[Plan, DesiredContainer, Replacement],
+        ) -> tuple[tuple[Plan, DesiredContainer, Replacement], str | None]:
+            plan, item, replacement = entry
+            return entry, self._replace(plan, item, image_ids[item.image], replacement)
+
+        if len(new_ones) < 2:
+            return [create(entry) for entry in new_ones]
+        with ThreadPoolExecutor(max_workers=min(len(new_ones), ENGINE_WORKERS)) as pool:
+            return list(pool.map(create, new_ones))
+
+    def _started(
+        self,
+        plan: Plan,
+        item: DesiredContainer,
+        replacement: Replacement,
+        container_id: str | None,
+        waiting: list[Target],
+    ) -> None:
+        """After _replace: a started container is awaited; one that is not to run is finished at once."""
+        new_url = item.url(None if replacement.slot is None else item.slots[replacement.slot])
+        if container_id and item.state == "started":
+            waiting.append(Target(item.name, container_id, new_url, item.ready_timeout, item.kind))
+        elif container_id:
+            self._finish(plan, replacement)
 
     def _choose_slot(self, plan: Plan, item: DesiredContainer, replacement: Replacement) -> None:
         """Behind the gateway: the new container takes the slot the old one does not use, and starts beside it when

@@ -8,6 +8,7 @@ Time is a fake clock that advances only when the code sleeps: no test waits for 
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -623,6 +624,46 @@ def test_a_failed_removal_is_reported(old_serving: FakeEngine) -> None:
     old_serving.fail("remove_container", OSError("device or resource busy"))
     result = converge(old_serving, desired(stt(OLD, state="absent")))
     assert result["failures"] == ["stt: remove failed: OSError: device or resource busy"]
+
+
+# ---- a fresh host: pulls and new containers at once ------------------------------------------------------------
+def test_a_fresh_host_pulls_its_images_and_starts_its_containers_at_once(
+    engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three pulls, and three creates, each held at a barrier that opens only when all three are inside it: run one
+    after the other (as before this test), the first would wait there alone and fail."""
+    third = "5.2.0"
+    engine.publish(desired(stt(third))[0].image)
+    items = desired(
+        stt(OLD, name="stt-a", host_port=5000),
+        stt(NEW, name="stt-b", host_port=5001),
+        stt(third, name="stt-c", host_port=5002),
+    )
+    for method in ("pull", "create_container"):
+        barrier = threading.Barrier(3, timeout=5)
+        real = getattr(engine, method)
+
+        def held(*args: Any, _real: Any = real, _barrier: threading.Barrier = barrier, **kwargs: Any) -> Any:
+            _barrier.wait()  # BrokenBarrierError after 5 s alone: the calls did not overlap
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(engine, method, held)
+    result = converge(engine, items)
+    assert result["failures"] == []
+    assert actions(result) == [("stt-a", "created"), ("stt-b", "created"), ("stt-c", "created")]
+    assert engine.states() == {"stt-a": "running", "stt-b": "running", "stt-c": "running"}
+
+
+def test_a_new_container_that_fails_to_start_leaves_the_others_running(engine: FakeEngine) -> None:
+    engine.fail(
+        "start",
+        RuntimeError("port is already allocated"),
+        when=lambda container_id: engine.by_id[container_id].name == "stt-b",
+    )
+    items = desired(stt(OLD, name="stt-a", host_port=5000), stt(NEW, name="stt-b", host_port=5001))
+    result = converge(engine, items)
+    assert len(result["failures"]) == 1 and "starting the new container failed" in result["failures"][0]
+    assert sorted(engine.states().values()) == ["running"]  # the failed one was removed, the other serves
 
 
 # ---- polling --------------------------------------------------------------------------------------------------
