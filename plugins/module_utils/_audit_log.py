@@ -129,9 +129,14 @@ def _audit_gid() -> int:
         return 0
 
 
+def entry_line(entry: dict[str, Any]) -> str:
+    """The line an entry is in the log (ASCII JSON): what append_entry writes and what a diff shows."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+
+
 def append_entry(path: str, entry: dict[str, Any]) -> str:
     """Append one line (a single O_APPEND write, so concurrent writers never interleave within a line)."""
-    line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n"
+    line = entry_line(entry)
     directory = os.path.dirname(path)
     gid = _audit_gid()
     if not os.path.isdir(directory):
@@ -209,7 +214,7 @@ def run_speech_audit(module: Any) -> None:
             except OSError as exc:
                 module.fail_json(msg="audit log %s: %s (writing it needs root on the edge host)" % (path, exc))
         else:
-            line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
+            line = entry_line(entry)
         if module._diff:
             result["diff"] = {"before": "", "after": line, "after_header": path}
     try:

@@ -24,6 +24,7 @@ from ansible_collections.speechops.edge.plugins.module_utils._audit_log import (
     UTC,
     append_entry,
     build_entry,
+    entry_line,
     iso_utc,
     operation_entry,
     utc_now,
@@ -331,7 +332,7 @@ def run_speech_lock(module: Any) -> None:
             "after": {"holder": outcome.holder.name if outcome.holder else None},
         }
         if "entry" in result:
-            line = json.dumps(result["entry"], sort_keys=True, separators=(",", ":")) + "\n"
+            line = entry_line(result["entry"])
             result["diff"] = [result["diff"], {"before": "", "after": line, "after_header": params["audit_log"]}]
     if audit_error:
         module.fail_json(msg=audit_error, **result)

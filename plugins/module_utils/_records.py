@@ -13,15 +13,12 @@ import os
 from typing import Any
 
 from ansible_collections.speechops.edge.plugins.module_utils._files import read_text, write_private_file
-from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE, RECORDS_ARGUMENT_SPEC
+from ansible_collections.speechops.edge.plugins.module_utils._schema import NAME_RE
 
 # The line every record carries (roles/speech/templates/record.yml.j2): files without it are never touched.
 MARKER = "# speechops.edge speech container record"
 RECORD_MODE = 0o640
 DIRECTORY_MODE = 0o750
-
-# The options of speech_records, which are also speech_containers' keep_records (the converge writes them).
-ARGUMENT_SPEC: dict[str, Any] = RECORDS_ARGUMENT_SPEC
 
 
 def _path(directory: str, name: str) -> str:
@@ -86,41 +83,55 @@ def write_records(directory: str, plan: dict[str, Any]) -> None:
         os.unlink(_path(directory, name))
 
 
-def records_output(directory: str, plan: dict[str, Any], diff: bool) -> dict[str, Any]:
-    """What a plan writes and removes (whole paths), with the diff of each file when asked."""
-    written = sorted(plan["write"])
-    removed = sorted(plan["remove"])
-    output: dict[str, Any] = dict(
-        changed=bool(written or removed),
-        written=[_path(directory, name) for name in written],
-        removed=[_path(directory, name) for name in removed],
+def checked_plan(module: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """plan_records for the options of RECORDS_ARGUMENT_SPEC (speech_records', or speech_containers' keep_records);
+    a problem fails the module, before anything changed."""
+    directory = options["path"]
+    try:
+        plan = plan_records(directory, options["records"], options["remove"], options["prune"])
+    except OSError as exc:
+        module.fail_json(msg="cannot read the records in %s: %s (nothing was changed)" % (directory, exc))
+    if "problems" in plan:
+        module.fail_json(msg="invalid records (nothing was changed): " + "; ".join(plan["problems"]))
+    return plan
+
+
+def records_output(directory: str, plan: dict[str, Any]) -> dict[str, Any]:
+    """What a plan writes and removes (whole paths)."""
+    return dict(
+        written=[_path(directory, name) for name in sorted(plan["write"])],
+        removed=[_path(directory, name) for name in sorted(plan["remove"])],
         path=directory,
     )
-    if diff:
-        output["diff"] = [
-            dict(
-                before=plan["write"][name][0] or "",
-                after=plan["write"][name][1],
-                before_header=_path(directory, name),
-                after_header=_path(directory, name),
-            )
-            for name in written
-        ] + [dict(before=plan["remove"][name], after="", before_header=_path(directory, name)) for name in removed]
-    return output
+
+
+def records_diff(directory: str, plan: dict[str, Any]) -> list[dict[str, str]]:
+    """The diff of each file a plan writes or removes."""
+    return [
+        dict(
+            before=plan["write"][name][0] or "",
+            after=plan["write"][name][1],
+            before_header=_path(directory, name),
+            after_header=_path(directory, name),
+        )
+        for name in sorted(plan["write"])
+    ] + [
+        dict(before=plan["remove"][name], after="", before_header=_path(directory, name))
+        for name in sorted(plan["remove"])
+    ]
 
 
 def run_speech_records(module: Any) -> None:
     params = module.params
     directory = params["path"]
-    try:
-        plan = plan_records(directory, params["records"], params["remove"], params["prune"])
-    except OSError as exc:
-        module.fail_json(msg="cannot read the records in %s: %s (nothing was changed)" % (directory, exc))
-    if "problems" in plan:
-        module.fail_json(msg="invalid records (nothing was changed): " + "; ".join(plan["problems"]))
+    plan = checked_plan(module, params)
     if not module.check_mode:
         try:
             write_records(directory, plan)
         except OSError as exc:
             module.fail_json(msg="writing the records in %s failed: %s" % (directory, exc))
-    module.exit_json(**records_output(directory, plan, module._diff))
+    result = records_output(directory, plan)
+    result["changed"] = bool(plan["write"] or plan["remove"])
+    if module._diff:
+        result["diff"] = records_diff(directory, plan)
+    module.exit_json(**result)

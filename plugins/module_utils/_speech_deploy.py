@@ -75,7 +75,12 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
 from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import gateway_files, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST, LocalHost
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
-from ansible_collections.speechops.edge.plugins.module_utils._records import plan_records, records_output, write_records
+from ansible_collections.speechops.edge.plugins.module_utils._records import (
+    checked_plan,
+    records_diff,
+    records_output,
+    write_records,
+)
 from ansible_collections.speechops.edge.plugins.module_utils._redact import public_setting, redact_text, redact_value
 from ansible_collections.speechops.edge.plugins.module_utils._speech_probe import (
     FINAL_API_STATUSES,
@@ -1563,12 +1568,10 @@ def run_speech_containers(module: Any) -> None:
                     msg="the containers converged, but writing their records in %s failed: %s" % (directory, exc),
                     **output,
                 )
-        written = records_output(directory, records, module._diff)
-        records_changed, records_diff = written.pop("changed"), written.pop("diff", [])
-        output["changed"] = output["changed"] or records_changed
+        output["changed"] = output["changed"] or bool(records["write"] or records["remove"])
         if module._diff:
-            output["diff"] += records_diff
-        output["records"] = written
+            output["diff"] += records_diff(directory, records)
+        output["records"] = records_output(directory, records)
     module.exit_json(**output)
 
 
@@ -1578,14 +1581,7 @@ def planned_records(module: Any) -> dict[str, Any] | None:
     params = module.params
     if not params["keep_records"] or params["images_only"]:
         return None
-    records = params["keep_records"]
-    try:
-        plan = plan_records(records["path"], records["records"], records["remove"], records["prune"])
-    except OSError as exc:
-        module.fail_json(msg="cannot read the records in %s: %s (nothing was changed)" % (records["path"], exc))
-    if "problems" in plan:
-        module.fail_json(msg="invalid records (nothing was changed): " + "; ".join(plan["problems"]))
-    return plan
+    return checked_plan(module, params["keep_records"])
 
 
 def converge_output(result: dict[str, Any], gateway_present: bool, diff: bool) -> dict[str, Any]:

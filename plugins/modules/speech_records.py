@@ -99,11 +99,12 @@ path:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.speechops.edge.plugins.module_utils._records import ARGUMENT_SPEC, run_speech_records
+from ansible_collections.speechops.edge.plugins.module_utils._records import run_speech_records
+from ansible_collections.speechops.edge.plugins.module_utils._schema import RECORDS_ARGUMENT_SPEC
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = AnsibleModule(argument_spec=RECORDS_ARGUMENT_SPEC, supports_check_mode=True)
     run_speech_records(module)
 
 
