@@ -193,6 +193,7 @@ MODULE_OPTIONS: tuple[Option, ...] = (
     Option("probe", "bool", "true or false", default=True),
     Option("gateway", "bool", "true or false", default=False),
     Option("drain_timeout", "int", "a whole number of seconds", default=600),
+    Option("engine_restart_on_stale_port", "bool", "true or false", default=False),
 )
 
 # The container records (speech_records' options; speech_containers' keep_records writes them after a converge).

@@ -72,6 +72,13 @@ from ansible_collections.speechops.edge.plugins.module_utils._docker_api import 
     engine_reader,
     require_docker_sdk,
 )
+from ansible_collections.speechops.edge.plugins.module_utils._engine_service import (
+    EngineRestartError,
+    allocated_ports,
+    restart_engine,
+    stale_port_advice,
+    stale_ports,
+)
 from ansible_collections.speechops.edge.plugins.module_utils._gateway_layout import gateway_files, gateway_ports
 from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST, LocalHost
 from ansible_collections.speechops.edge.plugins.module_utils._polling import Poller
@@ -616,6 +623,7 @@ class Deployer:
         capacity: Callable[[], tuple[int, float] | None] = lambda: None,
         drain_timeout: float = 600,
         host: LocalHost = LOCAL_HOST,  # the host's files and ports (HostState.host)
+        await_running: bool = False,  # wait for running containers the run leaves alone too (after an engine restart)
     ):
         # Either an SDK client, or connect(): it makes one on first use, which only a change needs.
         self._client = client
@@ -633,6 +641,7 @@ class Deployer:
         self._clock = clock
         self._sleep = sleep
         self._failed: set[str] = set()  # names of the containers whose change failed in this run
+        self.await_running = await_running
 
     @property
     def client(self) -> Any:
@@ -1045,6 +1054,8 @@ class Deployer:
                 if plan.license_due and plan.desired:
                     self.download_license(plan, state.image_ids[plan.desired.image])
             failures = self.apply(plans, state.image_ids)
+            if self.await_running:
+                failures += self.await_unchanged(plans)
         licenses = [self.license_entry(plan) for plan in plans if plan.license_due]
         pruned = self.prune_licenses(plans)
         return {
@@ -1056,6 +1067,21 @@ class Deployer:
             "recovered": self.redact(recovered),
             "failures": failures,
         }
+
+    def await_unchanged(self, plans: list[Plan]) -> list[str]:
+        """Wait until the running containers the run left alone serve, each within its ready_timeout: after an engine
+        restart they start over, and a host only converged when they serve again."""
+        targets = [
+            Target(plan.name, plan.existing.id, plan.existing.base_url(), plan.desired.ready_timeout, plan.desired.kind)
+            for plan in plans
+            if plan.action == "none"
+            and plan.existing
+            and plan.existing.running
+            and plan.desired
+            and plan.desired.state == "started"
+        ]
+        outcome = self.wait_serving(targets) if targets else {}
+        return ["%s: %s" % (name, reason) for name, (ok, reason, _probe) in sorted(outcome.items()) if not ok]
 
     # ---- licenses of disconnected containers ---------------------------------------------------------
     def license_entry(self, plan: Plan) -> dict[str, Any]:
@@ -1538,26 +1564,52 @@ def run_speech_containers(module: Any) -> None:
             state = HostState(reader)
         except OSError as exc:
             module.fail_json(msg=engine_error(exc, params["docker_host"]))
-    try:
-        result = deploy(
-            client,
-            desired,
-            state=state,
-            prune=params["prune"],
-            pull_always=params["pull"] == "always",
-            images_only=params["images_only"],
-            check_mode=module.check_mode,
-            probe_running=params["probe"],
-            connect=connect if reader is not None else None,
-            capacity=_capacity,
-            drain_timeout=params["drain_timeout"],
-        )
-    except DeployError as exc:
-        module.fail_json(msg=str(exc), **exc.extra)
+
+    def converge(state: HostState | None, **options: Any) -> tuple[dict[str, Any] | None, DeployError | None]:
+        try:
+            return (
+                deploy(
+                    client,
+                    desired,
+                    state=state,
+                    prune=params["prune"],
+                    pull_always=params["pull"] == "always",
+                    images_only=params["images_only"],
+                    check_mode=module.check_mode,
+                    probe_running=params["probe"],
+                    connect=connect if reader is not None else None,
+                    capacity=_capacity,
+                    drain_timeout=params["drain_timeout"],
+                    **options,
+                ),
+                None,
+            )
+        except DeployError as exc:
+            return None, exc
+
+    result, error = converge(state)
+    stale = [] if module.check_mode else engine_held_ports(client, result, error)
+    restart: dict[str, Any] | None = None
+    if stale and params["engine_restart_on_stale_port"]:
+        restart = restarted_engine(module, reader, stale, result, error)
+        result, error = converge(None if reader is None else HostState(reader), await_running=True)
+        stale = []
+    extra = {"engine_restart": restart} if restart else {}
+    if result is None:  # converge() returns either a result or the error that stopped it
+        advice = "; " + stale_port_advice(stale) if stale else ""
+        module.fail_json(msg=str(error) + advice, **(error.extra if error else {}), **extra)
+        return
     output = converge_output(result, bool(gateway_files()), module._diff)
+    if restart:
+        output.update(changed=True, **extra)
+        if module._diff:
+            output["diff"].insert(0, engine_restart_diff(restart))
     if result["failures"]:
         # The records stay as they were: they describe a converged host.
-        module.fail_json(msg="speech containers did not converge: %s" % " | ".join(result["failures"]), **output)
+        advice = "; " + stale_port_advice(stale) if stale else ""
+        module.fail_json(
+            msg="speech containers did not converge: %s%s" % (" | ".join(result["failures"]), advice), **output
+        )
     if records is not None:
         directory = params["keep_records"]["path"]
         if not module.check_mode:
@@ -1573,6 +1625,48 @@ def run_speech_containers(module: Any) -> None:
             output["diff"] += records_diff(directory, records)
         output["records"] = records_output(directory, records)
     module.exit_json(**output)
+
+
+def engine_held_ports(client: Any, result: dict[str, Any] | None, error: DeployError | None) -> list[int]:
+    """Host ports a failed start found allocated by the engine for no running container (_engine_service)."""
+    texts = result["failures"] if result is not None else [str(error)]
+    if not allocated_ports(texts):
+        return []
+    try:
+        running = client.containers()
+    except (_docker_api.DockerException, OSError):
+        return []  # the failure says what went wrong; no diagnosis is better than a wrong one
+    return stale_ports(texts, running)
+
+
+def restarted_engine(
+    module: Any, reader: Any, ports: list[int], result: dict[str, Any] | None, error: DeployError | None
+) -> dict[str, Any]:
+    """Restart the host's engine to free ports it holds for no container (the run then converges again)."""
+    failures = result["failures"] if result is not None else [str(error)]
+
+    def answers() -> bool:
+        try:
+            reader.containers()
+        except OSError:
+            return False
+        return True
+
+    try:
+        command = restart_engine(module.params["docker_host"], module.run_command, answers, time.monotonic, time.sleep)
+    except EngineRestartError as exc:
+        module.fail_json(msg="%s; %s; restarting it failed: %s" % (" | ".join(failures), stale_port_advice(ports), exc))
+    return {"ports": ports, "command": command, "failures": failures}
+
+
+def engine_restart_diff(restart: dict[str, Any]) -> dict[str, Any]:
+    held = ", ".join(str(port) for port in restart["ports"])
+    return {
+        "before": {"docker_engine": "holds host port %s for no container" % held},
+        "after": {"docker_engine": "restarted (%s)" % restart["command"]},
+        "before_header": "docker engine",
+        "after_header": "docker engine",
+    }
 
 
 def planned_records(module: Any) -> dict[str, Any] | None:

@@ -322,6 +322,23 @@ options:
     description: Seconds the gateway lets sessions in progress finish on the old container of an upgrade.
     type: int
     default: 600
+  engine_restart_on_stale_port:
+    description:
+      - A Docker engine stopped in the middle of a container start (power loss, host reboot) can come back holding that
+        container's host port for no container (moby/libnetwork#1790). Every start that publishes the port then fails
+        with C(port is already allocated) until the engine restarts; removing containers does not free it.
+      - With V(false) such a run fails with one message that names the port and the fix. With V(true) the module
+        restarts the engine of the managed host (C(systemctl restart docker.service) under systemd, C(service docker
+        restart) otherwise), waits until it answers, then converges once more; RV(engine_restart) says so.
+      - Only when a start failed with C(port is already allocated) and no running container publishes that port.
+        The restart stops every container of the host for its duration (those with a restart policy come back),
+        which is worth it on unattended sites, where the service on that port cannot serve until someone restarts
+        the engine.
+      - Only for the engine of the managed host itself (a C(unix://) O(docker_host)). Check mode never restarts it
+        and cannot predict the condition.
+    type: bool
+    default: false
+    version_added: 0.3.0
   keep_records:
     description:
       - After a converge in which every container converged, write the container records the way
@@ -572,6 +589,28 @@ containers:
       elements: dict
       returned: when the container was replaced because of drift
       sample: [{"setting": "cpus", "actual": 1.0, "desired": 4.0}]
+engine_restart:
+  description:
+    - The restart of the Docker engine that freed host ports it held for no container (O(engine_restart_on_stale_port)),
+      before the module converged once more.
+  returned: when the module restarted the engine
+  type: dict
+  version_added: 0.3.0
+  contains:
+    ports:
+      description: The host ports the engine held for no container.
+      type: list
+      elements: int
+      sample: [5000]
+    command:
+      description: The command that restarted the engine.
+      type: str
+      sample: systemctl restart docker.service
+    failures:
+      description: Why the first converge failed (secrets masked).
+      type: list
+      elements: str
+      sample: ["stt-en-us: start failed: ... Bind for 0.0.0.0:5000 failed: port is already allocated ..."]
 gateway_present:
   description:
     - Whether the host has the speech gateway's files (M(speechops.edge.speech_gateway)), whatever O(gateway) says.

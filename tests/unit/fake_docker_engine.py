@@ -5,7 +5,10 @@
 Behaviour follows the Docker Engine API where the deploy code depends on it:
 - create_container keeps the container in state "created"; the name is taken at once (409 Conflict on reuse);
 - start of a running container is a no-op (the engine answers 304, which the SDK does not raise);
-- start fails when another running container publishes the same host port ("port is already allocated");
+- start fails when another running container publishes the same host port, or the engine holds it for no container
+  (held_ports: an engine stopped during a start, moby/libnetwork#1790), with Docker's words ("driver failed
+  programming external connectivity on endpoint NAME (ID): Bind for 0.0.0.0:PORT failed: port is already
+  allocated", as moby/moby#36591 quotes it); only a restart of the engine (restart_daemon) frees a held port;
 - remove_container of a running container needs force=True;
 - inspect's HostConfig is what docker.types.HostConfig sent (the SDK itself renders it here), with the engine's
   defaults for the fields the client left out; Config.Env is the image's ENV followed by the container's;
@@ -145,6 +148,8 @@ class FakeEngine:
         self.probes: list[tuple[str, bool]] = []  # (ready URL, with /status) of every probe
         self.injections: list[Injection] = []
         self.dead = False
+        self.held_ports: set[int] = set()  # host ports the engine holds for no container (moby/libnetwork#1790)
+        self.daemon_restarts = 0
         self._ids = itertools.count(1)
 
     # ---- test controls ------------------------------------------------------------------------
@@ -191,6 +196,12 @@ class FakeEngine:
                     self._start(container)
                 except docker_errors.APIError:
                     container.status = "exited"
+
+    def restart_daemon(self) -> None:
+        """The engine alone restarts (systemctl restart docker): held ports are freed, containers restart by policy."""
+        self.daemon_restarts += 1
+        self.held_ports = set()
+        self.reboot()
 
     def by_name(self, name: str) -> FakeContainer:
         return next(container for container in self.by_id.values() if container.name == name)
@@ -414,8 +425,12 @@ class FakeEngine:
         if container.running:
             return
         taken = {port for other in self.by_id.values() if other.running for port in other.host_ports()}
-        if taken & set(container.host_ports()):
-            raise docker_errors.APIError("driver failed programming external connectivity: port is already allocated")
+        clash = sorted((taken | self.held_ports) & set(container.host_ports()))
+        if clash:
+            raise docker_errors.APIError(
+                '500 Server Error: Internal Server Error ("driver failed programming external connectivity on endpoint'
+                ' %s (%064x): Bind for 0.0.0.0:%d failed: port is already allocated")' % (container.name, 0, clash[0])
+            )
         container.status, container.started_at, container.stopped_by_hand = "running", self.clock(), False
         behaviour = self.behaviour[container.image_id]
         if behaviour.crash:

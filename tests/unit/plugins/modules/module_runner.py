@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -50,3 +51,32 @@ def run_module(main: Callable[[], None], args: dict[str, Any], check_mode: bool 
         except ModuleExit as done:
             return done.failed, done.result
     raise AssertionError("the module returned without exit_json or fail_json")
+
+
+def run_speech_containers_on(engine: Any, monkeypatch: Any) -> None:
+    """speech_containers' engine, SDK client and probes become the in-memory engine (its clock advances only when
+    the module sleeps); the host's own ports count as free."""
+    from ansible_collections.speechops.edge.plugins.module_utils import _speech_deploy
+    from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST
+
+    monkeypatch.setattr(_speech_deploy, "engine_reader", lambda *_unused: engine)
+    monkeypatch.setattr(_speech_deploy, "docker_client", lambda *_unused: engine)
+    monkeypatch.setattr(_speech_deploy, "require_docker_sdk", lambda _module: None)
+    monkeypatch.setattr(
+        _speech_deploy,
+        "deploy",
+        functools.partial(_speech_deploy.deploy, prober=engine.probe, clock=engine.clock, sleep=engine.clock.sleep),
+    )
+    monkeypatch.setattr(LOCAL_HOST, "port_taken", lambda _address, _number: False)
+
+
+def speech_arguments(api_key: str) -> dict[str, Any]:
+    """speech_containers' fleet-wide arguments for the in-memory engine's registry (probes off: the tests ask)."""
+    return {
+        "eula": "accept",
+        "billing": "https://westeurope.api.cognitive.microsoft.com/",
+        "api_key": api_key,
+        "registry": "registry.example.com:5000",
+        "allow_below_minimum": True,
+        "probe": False,
+    }

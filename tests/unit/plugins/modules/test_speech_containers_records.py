@@ -9,31 +9,21 @@ mode, left alone when a container did not converge, and a bad name refused befor
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.speechops.edge.plugins.module_utils import _speech_deploy
 from ansible_collections.speechops.edge.plugins.module_utils._container_spec import build_desired
-from ansible_collections.speechops.edge.plugins.module_utils._host_reads import LOCAL_HOST
 from ansible_collections.speechops.edge.plugins.module_utils._records import MARKER
 from ansible_collections.speechops.edge.plugins.modules import speech_containers, speech_records
 from ansible_collections.speechops.edge.tests.unit.fake_docker_engine import FakeClock, FakeEngine
 
-from .module_runner import run_module
+from .module_runner import run_module, run_speech_containers_on, speech_arguments
 
 API_KEY = "canary-key-records-7d41"
 ENTRY = {"name": "stt", "kind": "speech-to-text", "version": "5.1.0", "locale": "en-US", "ready_timeout": 60}
-ARGS = {
-    "eula": "accept",
-    "billing": "https://westeurope.api.cognitive.microsoft.com/",
-    "api_key": API_KEY,
-    "registry": "registry.example.com:5000",
-    "allow_below_minimum": True,
-    "probe": False,
-}
+ARGS = speech_arguments(API_KEY)
 RECORD = MARKER + "\nname: stt\nimage: registry.example.com:5000/stt:5.1.0\n"
 
 
@@ -43,15 +33,7 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     engine = FakeEngine(FakeClock())
     [item] = build_desired([ENTRY], {key: ARGS[key] for key in ("eula", "billing", "api_key", "registry")})
     engine.image_id = engine.publish(item.image)  # in the registry: the converge pulls it
-    monkeypatch.setattr(_speech_deploy, "engine_reader", lambda *_unused: engine)
-    monkeypatch.setattr(_speech_deploy, "docker_client", lambda *_unused: engine)
-    monkeypatch.setattr(_speech_deploy, "require_docker_sdk", lambda _module: None)
-    monkeypatch.setattr(
-        _speech_deploy,
-        "deploy",
-        functools.partial(_speech_deploy.deploy, prober=engine.probe, clock=engine.clock, sleep=engine.clock.sleep),
-    )
-    monkeypatch.setattr(LOCAL_HOST, "port_taken", lambda _address, _number: False)
+    run_speech_containers_on(engine, monkeypatch)
     return engine
 
 
