@@ -430,6 +430,9 @@ def test_an_engine_holding_a_port_after_a_reboot_is_named_then_restarted_on_requ
     assert _on_edge(lab, "edge1", "pidof", "dockerd").stdout.strip() != engine_pid  # the engine was restarted
     for name, entry in fleet.containers("edge1").items():  # /ready and /status, as Microsoft documents them
         assert (entry["running"], entry["ready"], entry["api_status"]) == (True, True, "Valid"), name
+    last = json.loads((fleet.read("edge1", "/var/log/speechops/audit.jsonl") or "").splitlines()[-1])
+    assert last["result"] == "ok" and "the Docker engine was restarted" in last["message"], last
+    assert "held host port 5000 for no container" in last["message"], last
     again = fleet.playbook("deploy", {"speech_engine_restart_on_stale_port": True})
     again.assert_ok()
     assert again.changed("edge1") == 0
