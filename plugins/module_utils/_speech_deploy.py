@@ -1588,15 +1588,16 @@ def run_speech_containers(module: Any) -> None:
             return None, exc
 
     result, error = converge(state)
-    stale = [] if module.check_mode else engine_held_ports(client, result, error)
+    failures = result["failures"] if result is not None else [str(error)]
+    stale = [] if module.check_mode else engine_held_ports(client, failures)
     restart: dict[str, Any] | None = None
     if stale and params["engine_restart_on_stale_port"]:
-        restart = restarted_engine(module, reader, stale, result, error)
-        result, error = converge(None if reader is None else HostState(reader), await_running=True)
+        restart = restarted_engine(module, reader, stale, failures)
+        result, error = converge(None, await_running=True)  # the host read afresh, after the restart
         stale = []
     extra = {"engine_restart": restart} if restart else {}
+    advice = "; " + stale_port_advice(stale) if stale else ""
     if result is None:  # converge() returns either a result or the error that stopped it
-        advice = "; " + stale_port_advice(stale) if stale else ""
         module.fail_json(msg=str(error) + advice, **(error.extra if error else {}), **extra)
         return
     output = converge_output(result, bool(gateway_files()), module._diff)
@@ -1606,7 +1607,6 @@ def run_speech_containers(module: Any) -> None:
             output["diff"].insert(0, engine_restart_diff(restart))
     if result["failures"]:
         # The records stay as they were: they describe a converged host.
-        advice = "; " + stale_port_advice(stale) if stale else ""
         module.fail_json(
             msg="speech containers did not converge: %s%s" % (" | ".join(result["failures"]), advice), **output
         )
@@ -1627,23 +1627,19 @@ def run_speech_containers(module: Any) -> None:
     module.exit_json(**output)
 
 
-def engine_held_ports(client: Any, result: dict[str, Any] | None, error: DeployError | None) -> list[int]:
+def engine_held_ports(client: Any, failures: list[str]) -> list[int]:
     """Host ports a failed start found allocated by the engine for no running container (_engine_service)."""
-    texts = result["failures"] if result is not None else [str(error)]
-    if not allocated_ports(texts):
+    if not allocated_ports(failures):
         return []
     try:
         running = client.containers()
     except (_docker_api.DockerException, OSError):
         return []  # the failure says what went wrong; no diagnosis is better than a wrong one
-    return stale_ports(texts, running)
+    return stale_ports(failures, running)
 
 
-def restarted_engine(
-    module: Any, reader: Any, ports: list[int], result: dict[str, Any] | None, error: DeployError | None
-) -> dict[str, Any]:
+def restarted_engine(module: Any, reader: Any, ports: list[int], failures: list[str]) -> dict[str, Any]:
     """Restart the host's engine to free ports it holds for no container (the run then converges again)."""
-    failures = result["failures"] if result is not None else [str(error)]
 
     def answers() -> bool:
         try:

@@ -316,6 +316,23 @@ def test_two_deploys_of_one_host_never_interleave(fleet: Fleet, lab: dict) -> No
     assert (stt["version"], stt["ready"], stt["api_status"]) == ("5.1.0", True, "Valid")
 
 
+def _edge(lab: dict, name: str) -> str:
+    return next(host["container"] for host in lab["hosts"] if host["name"] == name)
+
+
+def _on_edge(lab: dict, name: str, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", "exec", _edge(lab, name), *command], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _reboot(fleet: Fleet, lab: dict, name: str) -> None:
+    """The host loses power: its engine and everything on it stop at once, nothing gets to clean up."""
+    subprocess.run(["docker", "restart", "--time", "0", _edge(lab, name)], check=True, capture_output=True, timeout=120)
+    poll(lambda: _on_edge(lab, name, "docker", "info").returncode == 0, 120, "the engine of %s" % name)
+    poll(lambda: fleet.adhoc(name, "ansible.builtin.ping").get(name, {}).get("ping") == "pong", 120, name)
+
+
 def test_interrupted_replacement_and_host_reboot_then_rerun_restores(fleet: Fleet, lab: dict) -> None:
     fleet.playbook("deploy").assert_ok()
     rollout = _start_playbook(fleet, "deploy", {"roles_it_stt_version": "9.9.9"})
@@ -329,9 +346,7 @@ def test_interrupted_replacement_and_host_reboot_then_rerun_restores(fleet: Flee
         rollout.send_signal(signal.SIGINT)  # the operator's Ctrl-C on the controller
         rollout.communicate(timeout=120)
     # ... and edge1 reboots (its engine and the module run stop at once: nothing on the host gets to clean up).
-    container = next(host["container"] for host in lab["hosts"] if host["name"] == "edge1")
-    subprocess.run(["docker", "restart", "--time", "0", container], check=True, capture_output=True, timeout=120)
-    poll(lambda: fleet.adhoc("edge1", "ansible.builtin.ping").get("edge1", {}).get("ping") == "pong", 120, "edge1")
+    _reboot(fleet, lab, "edge1")
 
     blocked = fleet.playbook("deploy")
     assert blocked.returncode != 0
@@ -348,23 +363,6 @@ def test_interrupted_replacement_and_host_reboot_then_rerun_restores(fleet: Flee
     assert _lock_holder(fleet, "edge1") is None
     audit = fleet.read("edge1", "/var/log/speechops/audit.jsonl") or ""
     assert '"lock_break"' in audit or "lock_break" in audit
-
-
-def _edge(lab: dict, name: str) -> str:
-    return next(host["container"] for host in lab["hosts"] if host["name"] == name)
-
-
-def _on_edge(lab: dict, name: str, *command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["docker", "exec", _edge(lab, name), *command], capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-def _reboot(fleet: Fleet, lab: dict, name: str) -> None:
-    """The host loses power: its engine and everything on it stop at once, nothing gets to clean up."""
-    subprocess.run(["docker", "restart", "--time", "0", _edge(lab, name)], check=True, capture_output=True, timeout=120)
-    poll(lambda: _on_edge(lab, name, "docker", "info").returncode == 0, 120, "the engine of %s" % name)
-    poll(lambda: fleet.adhoc(name, "ansible.builtin.ping").get(name, {}).get("ping") == "pong", 120, name)
 
 
 def _engine_holds(lab: dict, name: str, image: str, port: int) -> bool:
